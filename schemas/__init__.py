@@ -1,0 +1,18 @@
+"""Event and classification models: the public contract of tierstream (pydantic v2)."""
+
+from schemas.classification import Classification, ClassificationMetrics, Reason, RfmScores
+from schemas.vocabulary import AbcClass, ChangedField, Direction, Lifecycle, RfmSegment, Risk, Tier
+
+__all__ = [
+    "AbcClass",
+    "ChangedField",
+    "Classification",
+    "ClassificationMetrics",
+    "Direction",
+    "Lifecycle",
+    "Reason",
+    "RfmScores",
+    "RfmSegment",
+    "Risk",
+    "Tier",
+]

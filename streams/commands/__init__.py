@@ -1,0 +1,1 @@
+"""One module per `tierstream` subcommand (see `streams.cli`)."""

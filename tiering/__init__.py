@@ -1,0 +1,1 @@
+"""The tiering domain: pure, deterministic customer classification (no I/O, no clock)."""
