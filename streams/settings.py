@@ -1,0 +1,144 @@
+"""Process configuration from `TIERSTREAM_*` environment variables (pydantic-settings).
+
+Built once at start-up by each command; the domain never sees it (it receives the policy).
+Nested groups use a double underscore: `TIERSTREAM_KAFKA__SASL_PASSWORD`. The two most used
+addresses also have flat names, `TIERSTREAM_KAFKA_BOOTSTRAP` and `TIERSTREAM_REDIS_URL`,
+which is what `scripts/infra` writes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "Clock",
+    "ConfigError",
+    "KafkaSettings",
+    "RedisSettings",
+    "Settings",
+    "TopicSettings",
+    "WebSettings",
+    "load_settings",
+]
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the variable and what is wrong."""
+
+
+class Clock(StrEnum):
+    """How stream time moves: with the wall clock too (live) or by event time alone (replays)."""
+
+    WALL = "wall"
+    EVENT = "event"
+
+
+class KafkaSettings(BaseModel):
+    """How to reach Kafka. Credentials are secrets and never printed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bootstrap: str = Field(default="127.0.0.1:9092", min_length=3)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_mechanism and self.sasl_username and self.sasl_password
+        ):
+            raise ValueError(
+                "security_protocol SASL_* needs sasl_mechanism, sasl_username and sasl_password"
+            )
+        return self
+
+
+class RedisSettings(BaseModel):
+    """How to reach Redis for the read model and the notifier's idempotency keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    ssl_ca_certs: Path | None = None
+
+
+class TopicSettings(BaseModel):
+    """Topic names and sizing; the names are the contract in DESIGN.md."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    orders: str = "orders"
+    feedback: str = "feedback"
+    customers: str = "customers"
+    tier_changes: str = "tier-changes"
+    dead_letter: str = "tierstream-dlq"
+    partitions: int = Field(default=4, ge=1, le=1024)
+    replication_factor: int = Field(default=1, ge=1, le=16)
+
+
+class WebSettings(BaseModel):
+    """The worker's HTTP server (metrics, health, table lookups)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=6066, ge=0, le=65535)
+
+
+class Settings(BaseSettings):
+    """Everything a tierstream process is configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TIERSTREAM_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="ignore",
+    )
+
+    app_id: str = Field(default="tierstream", pattern=r"^[A-Za-z0-9._-]+$")
+    kafka: KafkaSettings = KafkaSettings()
+    redis: RedisSettings = RedisSettings()
+    topics: TopicSettings = TopicSettings()
+    web: WebSettings = WebSettings()
+    # Flat aliases for the two addresses everyone sets; they win over the nested form.
+    kafka_bootstrap: str | None = None
+    redis_url: SecretStr | None = None
+    web_port: int | None = Field(default=None, ge=0, le=65535)
+    policy: Path | None = None
+    store: str = Field(default="rocksdb://", pattern=r"^(rocksdb|memory)://")
+    processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
+    clock: Clock = Clock.WALL
+    data_dir: Path = Path(".tierstream-data")
+
+    @model_validator(mode="after")
+    def _apply_flat_aliases(self) -> Settings:
+        # Frozen models: rebuild the nested groups instead of mutating them.
+        if self.kafka_bootstrap:
+            object.__setattr__(
+                self, "kafka", self.kafka.model_copy(update={"bootstrap": self.kafka_bootstrap})
+            )
+        if self.redis_url is not None:
+            object.__setattr__(self, "redis", self.redis.model_copy(update={"url": self.redis_url}))
+        if self.web_port is not None:
+            object.__setattr__(self, "web", self.web.model_copy(update={"port": self.web_port}))
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings from the environment (and overrides), failing fast with the field named."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]  # keyword overrides by field name
+    except ValidationError as error:
+        problems = "; ".join(
+            f"TIERSTREAM_{'__'.join(str(part) for part in item['loc']).upper()}: {item['msg']}"
+            for item in error.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
