@@ -1,0 +1,152 @@
+"""Prometheus metrics of the worker and the notifier, created on an injected registry.
+
+Names follow Prometheus conventions (`tierstream_` prefix, base units, `_total` counters).
+Labels take only small closed sets of values (topic names, enum members, channel names);
+never a customer id, manager or other personal or high-cardinality value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["NotifierMetrics", "WorkerMetrics"]
+
+# Event-to-TierChanged latency spans sub-second (live) to minutes (epoch waits).
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
+
+
+@dataclass(frozen=True)
+class WorkerMetrics:
+    """Everything the stream worker reports."""
+
+    events_consumed: Counter
+    dead_letters: Counter
+    tier_changes: Counter
+    customers_by_tier: Gauge
+    customers_by_risk: Gauge
+    customers_by_lifecycle: Gauge
+    revenue_share: Gauge
+    event_to_change_latency: Histogram
+    consumer_lag: Gauge
+    table_keys: Gauge
+    state_bytes: Gauge
+    sweep_duration: Histogram
+    customers_reevaluated: Counter
+    stream_time: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
+        """Register the worker's metrics on `registry` (a fresh one per test)."""
+        return cls(
+            events_consumed=Counter(
+                "tierstream_events_consumed_total",
+                "Input events consumed, by topic and outcome (applied, duplicate, late, invalid).",
+                ["topic", "outcome"],
+                registry=registry,
+            ),
+            dead_letters=Counter(
+                "tierstream_dead_letters_total",
+                "Records sent to the dead-letter topic, by source topic and error type.",
+                ["topic", "error_type"],
+                registry=registry,
+            ),
+            tier_changes=Counter(
+                "tierstream_tier_changes_total",
+                "TierChanged events emitted, by changed field and direction.",
+                ["field", "direction"],
+                registry=registry,
+            ),
+            customers_by_tier=Gauge(
+                "tierstream_customers",
+                "Customers per tier, from the classifications this worker owns.",
+                ["tier"],
+                registry=registry,
+            ),
+            customers_by_risk=Gauge(
+                "tierstream_customers_by_risk",
+                "Customers per churn-risk level.",
+                ["risk"],
+                registry=registry,
+            ),
+            customers_by_lifecycle=Gauge(
+                "tierstream_customers_by_lifecycle",
+                "Customers per lifecycle stage.",
+                ["lifecycle"],
+                registry=registry,
+            ),
+            revenue_share=Gauge(
+                "tierstream_revenue_share_ratio",
+                "Share of trailing-window revenue per tier (the Pareto check), 0..1.",
+                ["tier"],
+                registry=registry,
+            ),
+            event_to_change_latency=Histogram(
+                "tierstream_event_to_tier_change_latency_seconds",
+                "Wall time from consuming an event to publishing the TierChanged it caused.",
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            consumer_lag=Gauge(
+                "tierstream_consumer_lag_records",
+                "Records between the committed offset and the end of each input partition.",
+                ["topic", "partition"],
+                registry=registry,
+            ),
+            table_keys=Gauge(
+                "tierstream_table_keys",
+                "Keys held in each table's local partitions.",
+                ["table"],
+                registry=registry,
+            ),
+            state_bytes=Gauge(
+                "tierstream_state_bytes",
+                "Serialised bytes of per-customer state held locally.",
+                ["table"],
+                registry=registry,
+            ),
+            sweep_duration=Histogram(
+                "tierstream_sweep_duration_seconds",
+                "Time to evaluate one epoch boundary of one partition.",
+                registry=registry,
+            ),
+            customers_reevaluated=Counter(
+                "tierstream_customers_reevaluated_total",
+                "Customers re-evaluated, by cause (event, due, cut_points).",
+                ["cause"],
+                registry=registry,
+            ),
+            stream_time=Gauge(
+                "tierstream_stream_time_seconds",
+                "Stream time (Unix seconds) of the most advanced local partition.",
+                registry=registry,
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class NotifierMetrics:
+    """Everything the notifier reports."""
+
+    alerts: Counter
+    delivery_latency: Histogram
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> NotifierMetrics:
+        """Register the notifier's metrics on `registry`."""
+        return cls(
+            alerts=Counter(
+                "tierstream_alerts_total",
+                "Alerts by channel and outcome (sent, failed, parked, duplicate).",
+                ["channel", "outcome"],
+                registry=registry,
+            ),
+            delivery_latency=Histogram(
+                "tierstream_alert_delivery_latency_seconds",
+                "Wall time from consuming a TierChanged to delivering its alert, by channel.",
+                ["channel"],
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+        )
