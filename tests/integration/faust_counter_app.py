@@ -1,0 +1,38 @@
+"""A minimal Faust app for the harness smoke test: counts events per key in a table.
+
+Started as a subprocess worker (`python -m tests.integration.faust_counter_app worker`), with
+the broker, app id and topics from the environment. After each update it publishes
+`key=count` to the output topic, so the test observes the table from outside the process.
+The table is `memory://`: only changelog recovery can bring the counts back after a restart.
+"""
+
+from __future__ import annotations
+
+import os
+
+import faust
+
+app = faust.App(
+    os.environ["SMOKE_APP_ID"],
+    broker=f"kafka://{os.environ['TIERSTREAM_KAFKA_BOOTSTRAP']}",
+    store="memory://",
+    datadir=os.environ["SMOKE_DATADIR"],
+    autodiscover=False,
+    web_enabled=False,
+    topic_partitions=1,
+    processing_guarantee=os.environ.get("SMOKE_GUARANTEE", "at_least_once"),
+)
+events = app.topic(os.environ["SMOKE_INPUT"], key_type=str, value_type=str)
+counts_out = app.topic(os.environ["SMOKE_OUTPUT"], key_type=str, value_type=str)
+counts = app.Table("counts", default=int, partitions=1)
+
+
+@app.agent(events)
+async def count(stream: faust.StreamT[str]) -> None:
+    async for key, _value in stream.items():
+        counts[key] += 1
+        await counts_out.send(key=key, value=f"{key}={counts[key]}")
+
+
+if __name__ == "__main__":
+    app.main()

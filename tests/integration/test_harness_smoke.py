@@ -1,0 +1,143 @@
+"""The harness really runs Kafka and Redis: round trips and a Faust table surviving a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import redis.asyncio as redis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from tests.conftest import Infra
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def test_kafka_produce_consume_round_trip(infra: Infra, unique_name: str) -> None:
+    payload = uuid.uuid4().bytes
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(unique_name, payload, key=b"k")
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        unique_name, bootstrap_servers=infra.kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        message = await asyncio.wait_for(consumer.getone(), timeout=30)
+    finally:
+        await consumer.stop()
+    assert (message.key, message.value) == (b"k", payload)
+
+
+async def test_redis_round_trip(infra: Infra, unique_name: str) -> None:
+    client = redis.from_url(infra.redis_url)
+    try:
+        await client.set(unique_name, b"value", ex=60)
+        assert await client.get(unique_name) == b"value"
+    finally:
+        await client.aclose()
+
+
+class _Worker:
+    """A Faust worker subprocess of the counter app."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self._log = log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.faust_counter_app", "worker", "-l", "warn"],
+            cwd=REPO,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self._log.close()
+
+
+async def _send(bootstrap: str, topic: str, keys: list[str]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for key in keys:
+            await producer.send_and_wait(topic, b'"x"', key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def _wait_for_value(consumer: AIOKafkaConsumer, expected: str, timeout: float) -> list[str]:
+    """Read the output topic until `expected` appears; returns everything read."""
+    seen: list[str] = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    while expected not in seen:
+        remaining = deadline - asyncio.get_running_loop().time()
+        assert remaining > 0, f"{expected!r} not seen within {timeout}s; saw {seen}"
+        batches = await consumer.getmany(timeout_ms=1000)
+        seen += [
+            record.value.decode().strip('"') for records in batches.values() for record in records
+        ]
+    return seen
+
+
+async def test_faust_table_survives_a_worker_restart(
+    infra: Infra, unique_name: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "TIERSTREAM_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+        "SMOKE_APP_ID": unique_name,
+        "SMOKE_INPUT": f"{unique_name}-in",
+        "SMOKE_OUTPUT": f"{unique_name}-out",
+        "SMOKE_DATADIR": str(tmp_path / "faust-data"),
+    }
+    # Created up front so the observer's subscription sees the topic at once.
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(f"{unique_name}-{suffix}", 1, 1) for suffix in ("in", "out")]
+        )
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(
+        f"{unique_name}-out", bootstrap_servers=infra.kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    log = tmp_path / "worker.log"
+    try:
+        worker = _Worker(env, log)
+        try:
+            await _send(infra.kafka_bootstrap, f"{unique_name}-in", ["a", "a", "a", "b"])
+            await _wait_for_value(consumer, "a=3", timeout=90)
+        finally:
+            worker.stop()
+
+        restarted = _Worker(env, log)
+        try:
+            await _send(infra.kafka_bootstrap, f"{unique_name}-in", ["a", "a"])
+            seen = await _wait_for_value(consumer, "a=5", timeout=90)
+        finally:
+            restarted.stop()
+    finally:
+        await consumer.stop()
+    # Counting resumed from the recovered table, never from zero.
+    assert "a=4" in seen
+    assert "a=1" not in seen
