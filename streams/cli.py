@@ -15,7 +15,7 @@ from collections.abc import Sequence
 __all__ = ["build_parser", "main"]
 
 # (command, module) in the order `tierstream --help` lists them.
-COMMANDS: tuple[tuple[str, str], ...] = ()
+COMMANDS: tuple[tuple[str, str], ...] = (("demo", "streams.commands.demo"),)
 
 
 def build_parser() -> argparse.ArgumentParser:
