@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from schemas.dead_letter import DeadLetter
+from schemas.events import FeedbackEvent, OrderEvent
 from schemas.profile import CustomerProfile
 from schemas.tier_changed import TierChanged
 
@@ -24,6 +25,8 @@ SCHEMA_DIR = Path(__file__).parent / "jsonschema"
 EXPORTED_MODELS: dict[str, type[BaseModel]] = {
     "customer_profile": CustomerProfile,
     "dead_letter": DeadLetter,
+    "feedback_event": FeedbackEvent,
+    "order_event": OrderEvent,
     "tier_changed": TierChanged,
 }
 

@@ -15,7 +15,11 @@ from collections.abc import Sequence
 __all__ = ["build_parser", "main"]
 
 # (command, module) in the order `tierstream --help` lists them.
-COMMANDS: tuple[tuple[str, str], ...] = (("demo", "streams.commands.demo"),)
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("demo", "streams.commands.demo"),
+    ("score", "streams.commands.score"),
+    ("policy", "streams.commands.policy"),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

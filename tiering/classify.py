@@ -1,0 +1,158 @@
+"""Rank-dependent classification: ABC class, R/F/M scores, segment, and tier with hysteresis.
+
+- ABC: p = share of active customers with strictly greater monetary; A if p < a_cut,
+  B if p < b_cut, else C; inactive customers are C (ties share a class, since equal values
+  have equal p).
+- Scores: s = min(5, 1 + floor(5 × share)), share = strictly smaller frequency / monetary,
+  or strictly larger recency_days for R (fresher is better). Inactive: no scores.
+- Tier: the ABC class with hysteresis: an upgrade applies at once; a downgrade only after p
+  has stayed at or beyond the current tier's cut plus the policy margin for
+  `downgrade_after_days` of event time (inside the margin band the hold clock resets).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from schemas import AbcClass, Classification, ClassificationMetrics, Reason, RfmScores, Tier
+from tiering.explain import reasons_for
+from tiering.measure import Measurement, measure
+from tiering.policy import Policy
+from tiering.population import Population, RankedMetric
+from tiering.state import CustomerState
+
+__all__ = ["Evaluation", "TierHold", "abc_class", "classify", "classify_measurement", "score_of"]
+
+# 5 × k / n is either an integer or at least 1/n away from one; this absorbs float rounding.
+_SCORE_EPSILON = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class TierHold:
+    """The tier a customer holds and since when it has been clearly below that tier's cut."""
+
+    tier: Tier | None = None
+    below_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """A classification with the figures and reasons behind it, and the updated hold."""
+
+    customer_id: str
+    as_of: datetime
+    classification: Classification
+    metrics: ClassificationMetrics
+    reasons: tuple[Reason, ...]
+    hold: TierHold
+    measurement: Measurement
+
+
+def score_of(share: float) -> int:
+    """1 + floor(5 × share), capped at 5."""
+    return min(5, 1 + math.floor(5 * share + _SCORE_EPSILON))
+
+
+def abc_class(share_above: float | None, policy: Policy) -> AbcClass:
+    """ABC class from p (None for an inactive customer)."""
+    if share_above is None:
+        return AbcClass.C
+    if share_above < policy.abc.a_cut:
+        return AbcClass.A
+    if share_above < policy.abc.b_cut:
+        return AbcClass.B
+    return AbcClass.C
+
+
+def _tier_cut(tier: Tier, policy: Policy) -> float | None:
+    return {Tier.A: policy.abc.a_cut, Tier.B: policy.abc.b_cut}.get(tier)
+
+
+def _next_tier(
+    candidate: Tier, share_above: float | None, hold: TierHold, policy: Policy, as_of: datetime
+) -> TierHold:
+    current = hold.tier
+    if current is None or candidate.rank <= current.rank:
+        return TierHold(candidate, None)
+    cut = _tier_cut(current, policy)
+    clearly_below = (
+        share_above is None or cut is None or share_above >= cut + policy.hysteresis.margin
+    )
+    if not clearly_below:
+        return TierHold(current, None)
+    below_since = hold.below_since or as_of
+    if as_of - below_since >= timedelta(days=policy.hysteresis.downgrade_after_days):
+        return TierHold(candidate, None)
+    return TierHold(current, below_since)
+
+
+def classify_measurement(
+    measurement: Measurement, hold: TierHold, population: Population, policy: Policy
+) -> Evaluation:
+    """Classify one measured customer against the population, advancing its tier hold."""
+    shares: dict[str, float | None] = {
+        "monetary_share_above": None,
+        "monetary_share_below": None,
+        "frequency_share_below": None,
+        "recency_share_above": None,
+    }
+    scores: RfmScores | None = None
+    segment = None
+    if measurement.active and measurement.recency_days is not None:
+        monetary = float(measurement.monetary)
+        shares = {
+            "monetary_share_above": population.share_greater(RankedMetric.MONETARY, monetary),
+            "monetary_share_below": population.share_smaller(RankedMetric.MONETARY, monetary),
+            "frequency_share_below": population.share_smaller(
+                RankedMetric.FREQUENCY, float(measurement.frequency)
+            ),
+            "recency_share_above": population.share_greater(
+                RankedMetric.RECENCY_DAYS, float(measurement.recency_days)
+            ),
+        }
+        scores = RfmScores(
+            recency=score_of(shares["recency_share_above"] or 0.0),
+            frequency=score_of(shares["frequency_share_below"] or 0.0),
+            monetary=score_of(shares["monetary_share_below"] or 0.0),
+        )
+        segment = policy.segment_for(scores.recency, scores.frequency, scores.monetary)
+    share_above = shares["monetary_share_above"]
+    value_class = abc_class(share_above, policy)
+    new_hold = _next_tier(Tier(value_class.value), share_above, hold, policy, measurement.as_of)
+    assert new_hold.tier is not None
+    classification = Classification(
+        tier=new_hold.tier,
+        abc_class=value_class,
+        scores=scores,
+        segment=segment,
+        lifecycle=measurement.lifecycle,
+        risk=measurement.risk,
+    )
+    metrics = ClassificationMetrics(
+        recency_days=measurement.recency_days,
+        frequency=measurement.frequency,
+        monetary=measurement.monetary,
+        active_customers=population.active_count,
+        **shares,
+    )
+    return Evaluation(
+        customer_id=measurement.customer_id,
+        as_of=measurement.as_of,
+        classification=classification,
+        metrics=metrics,
+        reasons=reasons_for(measurement, classification, metrics, new_hold, policy),
+        hold=new_hold,
+        measurement=measurement,
+    )
+
+
+def classify(
+    state: CustomerState, population: Population, policy: Policy, as_of: datetime
+) -> tuple[CustomerState, Evaluation]:
+    """Measure and classify a customer at `as_of`; returns the state with its hold advanced."""
+    hold = TierHold(state.tier, state.below_since)
+    evaluation = classify_measurement(measure(state, policy, as_of), hold, population, policy)
+    updated = replace(state, tier=evaluation.hold.tier, below_since=evaluation.hold.below_since)
+    return updated, evaluation

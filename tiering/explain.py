@@ -1,0 +1,125 @@
+"""Reason codes and one human sentence per classified dimension (tier, risk, lifecycle, segment).
+
+Codes are stable machine identifiers (part of the event contract); sentences are for people
+and may be reworded. Sentences carry figures only, never names or free text.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from schemas import Classification, ClassificationMetrics, Lifecycle, Reason, Risk
+from tiering.measure import Measurement
+from tiering.policy import Policy
+
+if TYPE_CHECKING:
+    from tiering.classify import TierHold
+
+__all__ = ["reasons_for"]
+
+
+def _money(value: object) -> str:
+    return f"{value:,.2f}"
+
+
+def _tier_reason(
+    classification: Classification,
+    metrics: ClassificationMetrics,
+    hold: TierHold,
+    policy: Policy,
+) -> Reason:
+    tier = classification.tier
+    label = policy.tiers[tier].label
+    basis = "revenue" if policy.basis.value == "revenue" else "margin"
+    share = metrics.monetary_share_above
+    if share is None:
+        return Reason(
+            code="tier.inactive",
+            text=f"tier {tier.value} ({label}): no purchase in the last {policy.window_days} days",
+        )
+    standing = (
+        f"trailing-{policy.window_days}-day {basis} {_money(metrics.monetary)} is in the top "
+        f"{share * 100:.1f} % of {metrics.active_customers:,} active customers"
+    )
+    if hold.below_since is not None or tier.value != classification.abc_class.value:
+        since = hold.below_since.date().isoformat() if hold.below_since else "now"
+        return Reason(
+            code="tier.held",
+            text=(
+                f"stays {tier.value} ({label}) although {standing} (class "
+                f"{classification.abc_class.value}); below the cut since {since}, downgrade after "
+                f"{policy.hysteresis.downgrade_after_days:g} days"
+            ),
+        )
+    return Reason(code="tier.abc_rank", text=f"tier {tier.value} ({label}): {standing}")
+
+
+def _risk_reason(measurement: Measurement, policy: Policy) -> Reason:
+    if measurement.risk is Risk.CHURNED:
+        return Reason(
+            code="risk.churned", text=f"churned: no purchase in the last {policy.window_days} days"
+        )
+    if measurement.risk is Risk.AT_RISK:
+        if measurement.last_negative_feedback_at is not None:
+            return Reason(
+                code="risk.negative_feedback",
+                text=(
+                    "at risk: a complaint or low satisfaction score on "
+                    f"{measurement.last_negative_feedback_at.date().isoformat()}"
+                ),
+            )
+        return Reason(
+            code="risk.overdue",
+            text=(
+                f"at risk: {measurement.recency_days} days since the last purchase, more than "
+                f"{measurement.overdue_after_days or 0:.1f} days expected"
+            ),
+        )
+    return Reason(code="risk.ok", text=f"ok: last purchase {measurement.recency_days} days ago")
+
+
+def _lifecycle_reason(measurement: Measurement, policy: Policy) -> Reason:
+    stage = measurement.lifecycle
+    texts = {
+        Lifecycle.NEW: f"new: first purchase within {policy.lifecycle.new_days} days",
+        Lifecycle.CHURNED: "churned: no purchase in the window",
+        Lifecycle.GROWTH: "growth",
+        Lifecycle.DECLINE: "decline",
+        Lifecycle.MATURE: "mature",
+    }
+    text = texts[stage]
+    if stage in (Lifecycle.GROWTH, Lifecycle.DECLINE, Lifecycle.MATURE):
+        text += (
+            f": recent half-window {_money(measurement.second_half)} against "
+            f"{_money(measurement.first_half)} in the earlier half"
+        )
+    return Reason(code=f"lifecycle.{stage.value}", text=text)
+
+
+def _segment_reason(classification: Classification) -> Reason:
+    scores, segment = classification.scores, classification.segment
+    if scores is None or segment is None:
+        return Reason(code="segment.none", text="no RFM segment: not an active customer")
+    return Reason(
+        code=f"segment.{segment.value}",
+        text=(
+            f"R{scores.recency} F{scores.frequency} M{scores.monetary} maps to "
+            f"{segment.value.replace('_', ' ')}"
+        ),
+    )
+
+
+def reasons_for(
+    measurement: Measurement,
+    classification: Classification,
+    metrics: ClassificationMetrics,
+    hold: TierHold,
+    policy: Policy,
+) -> tuple[Reason, ...]:
+    """One reason per dimension, in the order tier, risk, lifecycle, segment."""
+    return (
+        _tier_reason(classification, metrics, hold, policy),
+        _risk_reason(measurement, policy),
+        _lifecycle_reason(measurement, policy),
+        _segment_reason(classification),
+    )
