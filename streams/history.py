@@ -9,6 +9,7 @@ amounts (ties), and unusable rows (missing ids, bad timestamps or amounts, unkno
 from __future__ import annotations
 
 import csv
+import itertools
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -68,10 +69,12 @@ def generate_history(
         end - timedelta(days=generator.uniform(0, span_days)) if generator.random() < 0.3 else end
         for _ in range(customers)
     ]
+    cumulative = list(itertools.accumulate(activity))
+    population = range(customers)
     order_rows: list[dict[str, str]] = []
     purchases: list[dict[str, str]] = []
     for index in range(orders):
-        customer = generator.choices(range(customers), weights=activity)[0]
+        customer = generator.choices(population, cum_weights=cumulative)[0]
         occurred = start + (stops_at[customer] - start) * generator.random()
         # Round amounts to whole currency units half of the time: realistic, and it makes ties.
         raw = basket[customer] * generator.uniform(0.5, 1.5)

@@ -123,31 +123,34 @@ def _horizon(high_water: datetime | None, days: int) -> datetime | None:
     return None if high_water is None else high_water - timedelta(days=days)
 
 
+def _time_of(entry: Purchase | Adjustment | NegativeFeedback) -> datetime:
+    return entry.occurred_at
+
+
+def _first_after(entries: tuple[_Entry, ...], horizon: datetime) -> int:
+    """Index of the first entry strictly after the horizon (entries are sorted by time)."""
+    return bisect.bisect_right(entries, horizon, key=_time_of)
+
+
 def _prune(state: CustomerState, policy: Policy) -> CustomerState:
+    """Drop what no window at or after the high water can contain (bisection, no rescans)."""
     window_horizon = _horizon(state.high_water, policy.window_days)
     feedback_horizon = _horizon(state.high_water, policy.risk.feedback_lookback_days)
     if window_horizon is None or feedback_horizon is None:
         return state
-    purchases = tuple(p for p in state.purchases if p.occurred_at > window_horizon)
-    if len(purchases) == len(state.purchases) and (
-        not state.adjustments or state.adjustments[0].occurred_at > window_horizon
-    ):
-        pruned = state
-    else:
-        pruned = replace(
-            state,
-            purchases=purchases,
-            adjustments=tuple(a for a in state.adjustments if a.occurred_at > window_horizon),
-            _order_ids=frozenset(p.order_id for p in purchases),
-        )
-    if pruned.negative_feedback and pruned.negative_feedback[0].occurred_at <= feedback_horizon:
-        pruned = replace(
-            pruned,
-            negative_feedback=tuple(
-                f for f in pruned.negative_feedback if f.occurred_at > feedback_horizon
-            ),
-        )
-    return pruned
+    keep_purchases = _first_after(state.purchases, window_horizon)
+    keep_adjustments = _first_after(state.adjustments, window_horizon)
+    keep_feedback = _first_after(state.negative_feedback, feedback_horizon)
+    if keep_purchases == keep_adjustments == keep_feedback == 0:
+        return state
+    removed_ids = {p.order_id for p in state.purchases[:keep_purchases]}
+    return replace(
+        state,
+        purchases=state.purchases[keep_purchases:],
+        adjustments=state.adjustments[keep_adjustments:],
+        negative_feedback=state.negative_feedback[keep_feedback:],
+        _order_ids=state._order_ids.difference(removed_ids) if removed_ids else state._order_ids,
+    )
 
 
 def _advance(state: CustomerState, occurred_at: datetime, policy: Policy) -> CustomerState:
