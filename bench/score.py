@@ -1,0 +1,113 @@
+"""Benchmark the batch scorer against a plain pandas computation of the same columns.
+
+    .venv/bin/python bench/score.py 1000000            # N orders (customers default N/50)
+    .venv/bin/python bench/score.py 200000 --customers 5000
+
+Generates one messy history (streams.history), writes the CSV files, then runs each side in
+its own subprocess on the same files (CSV reading included) and prints wall time, orders/s
+and peak resident memory of each, and the ratios tierstream/pandas. Figures only, no verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+AS_OF = "2026-06-15"
+
+
+def _run_side(side: str, orders: Path, feedback: Path) -> None:
+    """Child process: score once, print seconds and peak RSS as JSON."""
+    from streams.commands.score import parse_as_of
+
+    started = time.perf_counter()
+    if side == "tierstream":
+        from streams.csv_input import CsvReport, read_feedback, read_orders
+        from tiering import default_policy, score_history
+
+        result = score_history(
+            read_orders(orders, CsvReport(orders)),
+            read_feedback(feedback, CsvReport(feedback)),
+            default_policy(),
+            parse_as_of(AS_OF),
+        )
+        customers = len(result.evaluations)
+    else:
+        from tests.unit.pandas_reference import score
+
+        customers = len(score(orders, feedback, parse_as_of(AS_OF)))
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "peak_mib": peak_kib / 1024, "customers": customers}))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("orders", type=int, help="number of generated orders")
+    parser.add_argument("--customers", type=int, help="default: orders / 50")
+    parser.add_argument("--side", choices=["tierstream", "pandas"], help=argparse.SUPPRESS)
+    parser.add_argument("--files", nargs=2, type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.side:
+        _run_side(args.side, *args.files)
+        return 0
+
+    from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
+
+    customers = args.customers or max(args.orders // 50, 10)
+    with tempfile.TemporaryDirectory() as directory:
+        started = time.perf_counter()
+        history = generate_history(customers, args.orders, seed=5)
+        orders = write_csv(Path(directory) / "orders.csv", ORDER_HEADER, history.orders)
+        feedback = write_csv(Path(directory) / "feedback.csv", FEEDBACK_HEADER, history.feedback)
+        rows = len(history.orders)
+        del history
+        print(
+            f"generated {rows:,} order rows for {customers:,} customers "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
+        results = {}
+        for side in ("tierstream", "pandas"):
+            output = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    str(args.orders),
+                    "--side",
+                    side,
+                    "--files",
+                    str(orders),
+                    str(feedback),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            results[side] = json.loads(output.strip().splitlines()[-1])
+    print(f"{'side':<12}{'seconds':>10}{'orders/s':>12}{'peak MiB':>10}{'customers':>11}")
+    for side, figures in results.items():
+        rate = rows / figures["seconds"]
+        print(
+            f"{side:<12}{figures['seconds']:>10.1f}{rate:>12,.0f}{figures['peak_mib']:>10.0f}{figures['customers']:>11,}"
+        )
+    ours, theirs = results["tierstream"], results["pandas"]
+    print(
+        f"ratio tierstream/pandas: time {ours['seconds'] / theirs['seconds']:.2f}x, "
+        f"peak memory {ours['peak_mib'] / theirs['peak_mib']:.2f}x"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
