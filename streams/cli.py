@@ -18,6 +18,7 @@ __all__ = ["build_parser", "main"]
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("demo", "streams.commands.demo"),
     ("score", "streams.commands.score"),
+    ("replay", "streams.commands.replay"),
     ("policy", "streams.commands.policy"),
 )
 
