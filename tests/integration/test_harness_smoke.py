@@ -50,6 +50,20 @@ async def test_redis_round_trip(infra: Infra, unique_name: str) -> None:
         await client.aclose()
 
 
+async def test_redis_set_nx_with_ttl_lets_only_the_first_writer_win(
+    infra: Infra, unique_name: str
+) -> None:
+    """The notifier's idempotency on TierChanged.event_id relies on this."""
+    client = redis.from_url(infra.redis_url)
+    try:
+        assert await client.set(unique_name, "1", nx=True, ex=60)
+        assert not await client.set(unique_name, "2", nx=True, ex=60)
+        assert await client.get(unique_name) == b"1"
+        assert 0 < await client.ttl(unique_name) <= 60
+    finally:
+        await client.aclose()
+
+
 class _Worker:
     """A Faust worker subprocess of the counter app."""
 
@@ -97,10 +111,13 @@ async def _wait_for_value(consumer: AIOKafkaConsumer, expected: str, timeout: fl
     return seen
 
 
+# exactly_once runs Faust's transactional producer against Kafka 4's transaction protocol.
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 async def test_faust_table_survives_a_worker_restart(
-    infra: Infra, unique_name: str, tmp_path: Path
+    infra: Infra, unique_name: str, tmp_path: Path, guarantee: str
 ) -> None:
     env = {
+        "SMOKE_GUARANTEE": guarantee,
         **os.environ,
         "TIERSTREAM_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
         "SMOKE_APP_ID": unique_name,
@@ -117,8 +134,12 @@ async def test_faust_table_survives_a_worker_restart(
         )
     finally:
         await admin.close()
+    # read_committed: under exactly_once an output counts only once its transaction commits.
     consumer = AIOKafkaConsumer(
-        f"{unique_name}-out", bootstrap_servers=infra.kafka_bootstrap, auto_offset_reset="earliest"
+        f"{unique_name}-out",
+        bootstrap_servers=infra.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
     )
     await consumer.start()
     log = tmp_path / "worker.log"
