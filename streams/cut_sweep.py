@@ -10,13 +10,15 @@ customers sorted by value, bisection finds those intervals in O(k log n) class e
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
 __all__ = ["changed_positions"]
 
-ClassOf = Callable[[float], Hashable]
+# Values only need to be ordered (numbers, instants); the class functions read them.
+ClassOf = Callable[[Any], Hashable]
 
 
-def changed_positions(values: Sequence[float], before: ClassOf, after: ClassOf) -> list[int]:
+def changed_positions(values: Sequence[Any], before: ClassOf, after: ClassOf) -> list[int]:
     """Positions i (values sorted ascending) where before(values[i]) != after(values[i]).
 
     Both functions must be monotone step functions of the value (non-decreasing or

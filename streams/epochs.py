@@ -33,6 +33,14 @@ class EpochClock:
     epoch_seconds: int
     stream_time: datetime | None = None
     closed_through: datetime | None = None
+    started_through: datetime | None = None
+
+    @property
+    def first_boundary(self) -> datetime | None:
+        """The first boundary this clock closes (None before the first observation)."""
+        if self.started_through is None:
+            return None
+        return self.started_through + timedelta(seconds=self.epoch_seconds)
 
     def advance(
         self, instant: datetime, max_boundaries: int = 10_000
@@ -49,7 +57,9 @@ class EpochClock:
             start = boundary_at_or_before(instant, self.epoch_seconds)
             if start == instant:
                 start -= timedelta(seconds=self.epoch_seconds)
-            return replace(self, stream_time=instant, closed_through=start), []
+            return replace(
+                self, stream_time=instant, closed_through=start, started_through=start
+            ), []
         step = timedelta(seconds=self.epoch_seconds)
         assert self.closed_through is not None
         closed: list[datetime] = []

@@ -32,6 +32,9 @@ class RankSummary(BaseModel):
 
     partition: int = Field(ge=0)
     as_of: AwareDatetime
+    # The first boundary this partition ever closed: before it the partition had no events,
+    # so its population there is empty and the barrier need not wait for it.
+    first_boundary: AwareDatetime
     active_count: int = Field(ge=0)
     sketches_b64: dict[str, str]
 
@@ -45,6 +48,7 @@ def summarize(
     as_of: datetime,
     values: Mapping[str, Iterable[float]],
     k: int = DEFAULT_SKETCH_K,
+    first_boundary: datetime | None = None,
 ) -> RankSummary:
     """Sketch each metric's values (one value per active customer of the partition)."""
     sketches: dict[str, str] = {}
@@ -56,7 +60,11 @@ def summarize(
         active_count = max(active_count, sketch.n)
         sketches[metric] = base64.b64encode(sketch.serialize()).decode("ascii")
     return RankSummary(
-        partition=partition, as_of=as_of, active_count=active_count, sketches_b64=sketches
+        partition=partition,
+        as_of=as_of,
+        first_boundary=first_boundary or as_of,
+        active_count=active_count,
+        sketches_b64=sketches,
     )
 
 

@@ -17,8 +17,9 @@ Definitions (DESIGN.md, default policy; W = window_days):
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -27,7 +28,14 @@ from tiering.exceptions import TieringError
 from tiering.policy import Basis, Policy
 from tiering.state import Adjustment, CustomerState, Purchase
 
-__all__ = ["DAY", "Measurement", "measure"]
+__all__ = [
+    "DAY",
+    "Measurement",
+    "at_later_instant",
+    "measure",
+    "measurement_from_json",
+    "measurement_to_json",
+]
 
 DAY = timedelta(days=1)
 _ZERO = Decimal(0)
@@ -160,3 +168,41 @@ def measure(state: CustomerState, policy: Policy, as_of: datetime) -> Measuremen
         lifecycle=_lifecycle(state, policy, as_of, active, h1, h2),
         risk=risk,
     )
+
+
+def measurement_to_json(measurement: Measurement) -> bytes:
+    """Compact JSON of a measurement (it travels between the worker's two stages)."""
+    fields: dict[str, object] = {}
+    for name in Measurement.__slots__:
+        value = getattr(measurement, name)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = str(value)
+        elif isinstance(value, Lifecycle | Risk):
+            value = value.value
+        fields[name] = value
+    return json.dumps(fields, separators=(",", ":")).encode()
+
+
+def measurement_from_json(raw: bytes) -> Measurement:
+    """Inverse of `measurement_to_json`."""
+    data = json.loads(raw)
+    for name in ("as_of", "first_purchase_at", "last_purchase_at", "last_negative_feedback_at"):
+        data[name] = None if data[name] is None else datetime.fromisoformat(data[name])
+    for name in ("monetary", "first_half", "second_half"):
+        data[name] = Decimal(data[name])
+    data["lifecycle"] = Lifecycle(data["lifecycle"])
+    data["risk"] = Risk(data["risk"])
+    return Measurement(**data)
+
+
+def at_later_instant(measurement: Measurement, as_of: datetime) -> Measurement:
+    """The same measurement seen at a later `as_of` with no new event: only recency moves.
+
+    Everything else that time alone changes (window exits, lifecycle, overdue risk, feedback
+    ageing) is a due instant (`tiering.next_due`) and gets a fresh measurement instead.
+    """
+    last = measurement.last_purchase_at
+    recency_days = None if last is None else math.floor((as_of - last) / DAY)
+    return replace(measurement, as_of=as_of, recency_days=recency_days)

@@ -77,3 +77,30 @@ def test_event_of_another_customer_is_refused() -> None:
 def test_measuring_before_the_latest_event_is_refused() -> None:
     with pytest.raises(TieringError, match="before the latest applied event"):
         measure(state_of([purchase(AS_OF)]), POLICY, AS_OF - timedelta(days=1))
+
+
+def test_measurement_round_trips_through_its_json_bytes() -> None:
+    from tiering.measure import measurement_from_json, measurement_to_json
+
+    state = state_of(
+        [
+            purchase(days_before(40), "12.50"),
+            purchase(days_before(3)),
+            feedback(days_before(2), "complaint", 2),
+        ]
+    )
+    measured = measure(state, POLICY, AS_OF)
+    assert measurement_from_json(measurement_to_json(measured)) == measured
+
+
+def test_measurement_seen_later_only_moves_recency() -> None:
+    from tiering.measure import at_later_instant
+
+    measured = measure(state_of([purchase(days_before(3))]), POLICY, AS_OF)
+    later = at_later_instant(measured, AS_OF + timedelta(days=2))
+    assert later.recency_days == measured.recency_days + 2
+    assert (later.monetary, later.frequency, later.risk) == (
+        measured.monetary,
+        measured.frequency,
+        measured.risk,
+    )

@@ -97,9 +97,8 @@ def test_clearing_a_schedule_removes_the_customer() -> None:
 
 
 def _summary(partition: int, boundary: datetime) -> RankSummary:
-    return summarize(
-        partition, boundary, {"monetary": [1.0], "frequency": [1], "recency_days": [0]}
-    )
+    values = {"monetary": [1.0], "frequency": [1.0], "recency_days": [0.0]}
+    return summarize(partition, boundary, values, first_boundary=at(1))
 
 
 def test_barrier_waits_for_every_partition() -> None:
@@ -133,3 +132,23 @@ def test_barrier_ignores_summaries_of_released_boundaries() -> None:
 def test_barrier_needs_at_least_one_partition() -> None:
     with pytest.raises(ValueError, match="partitions"):
         RankBarrier(partitions=0)
+
+
+def test_barrier_does_not_wait_for_a_partition_before_its_first_event() -> None:
+    """Partition 1 starts at boundary 3: boundaries 1 and 2 need only partition 0."""
+    barrier = RankBarrier(partitions=2)
+    for boundary in (at(1), at(2), at(3)):
+        barrier.add(_summary(0, boundary))
+    assert barrier.release() == []
+    late_starter = summarize(
+        1, at(3), {"monetary": [1.0], "frequency": [1], "recency_days": [0]}, first_boundary=at(3)
+    )
+    barrier.add(late_starter)
+    released = barrier.release()
+    assert [boundary for boundary, _ in released] == [at(1), at(2), at(3)]
+    assert [population.active_count for _, population in released] == [1, 1, 2]
+
+
+def test_clock_knows_the_first_boundary_it_closes() -> None:
+    clock, _ = EpochClock(DAY).advance(at(0.5))
+    assert clock.first_boundary == at(1)

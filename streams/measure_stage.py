@@ -1,0 +1,114 @@
+"""Stage 1 of the worker, for one partition: events in; at each closed epoch boundary, the
+measurements of the customers that changed or fell due, and the partition's rank summary.
+
+Pure bookkeeping (no Kafka, no Faust): the agent feeds it events and customer states and
+publishes what it returns. See docs/stream-design.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas import FeedbackEvent, OrderEvent
+from streams.due_index import DueIndex
+from streams.epochs import EpochClock
+from streams.ranks import DEFAULT_SKETCH_K, RankSummary, summarize
+from tiering import CustomerState, Measurement, Outcome, Policy, apply, measure, next_due
+from tiering.measure import DAY
+
+__all__ = ["ClosedEpoch", "PartitionMeasurer"]
+
+StateLoader = Callable[[str], CustomerState | None]
+
+
+@dataclass(frozen=True)
+class ClosedEpoch:
+    """What closing one boundary of one partition produces."""
+
+    boundary: datetime
+    measurements: tuple[Measurement, ...]
+    summary: RankSummary
+
+
+@dataclass(frozen=True, slots=True)
+class _RankedValues:
+    monetary: float
+    frequency: int
+    last_purchase_at: datetime
+
+
+class PartitionMeasurer:
+    """Stream time, dirty set, due-index and ranked-value cache of one partition."""
+
+    def __init__(
+        self, partition: int, policy: Policy, epoch_seconds: int, sketch_k: int = DEFAULT_SKETCH_K
+    ) -> None:
+        self.partition = partition
+        self._policy = policy
+        self._clock = EpochClock(epoch_seconds)
+        self._dirty: set[str] = set()
+        self._due = DueIndex()
+        self._values: dict[str, _RankedValues] = {}
+        self._sketch_k = sketch_k
+
+    @property
+    def stream_time(self) -> datetime | None:
+        """The latest instant this partition has seen."""
+        return self._clock.stream_time
+
+    def advance(self, instant: datetime, load: StateLoader) -> list[ClosedEpoch]:
+        """Move stream time (an event's time, a watermark, or the wall clock) and close the
+        boundaries it passes. Call before applying the event at `instant`, so an epoch never
+        sees events after its boundary."""
+        self._clock, boundaries = self._clock.advance(instant)
+        return [self._close(boundary, load) for boundary in boundaries]
+
+    def apply(
+        self, state: CustomerState | None, event: OrderEvent | FeedbackEvent
+    ) -> tuple[CustomerState, Outcome]:
+        """Fold the event into the customer's state and mark the customer for the next close."""
+        result = apply(state, event, self._policy)
+        if result.outcome is not Outcome.DUPLICATE:
+            self._dirty.add(event.customer_id)
+        return result.state, result.outcome
+
+    def restore(self, state: CustomerState, as_of: datetime) -> None:
+        """Rebuild the due-index and value cache for one customer after partition assignment."""
+        self._remember(measure(state, self._policy, as_of))
+        self._due.schedule(state.customer_id, next_due(state, self._policy, as_of))
+
+    def _remember(self, measurement: Measurement) -> None:
+        if measurement.active and measurement.last_purchase_at is not None:
+            self._values[measurement.customer_id] = _RankedValues(
+                float(measurement.monetary), measurement.frequency, measurement.last_purchase_at
+            )
+        else:
+            self._values.pop(measurement.customer_id, None)
+
+    def _close(self, boundary: datetime, load: StateLoader) -> ClosedEpoch:
+        customers = sorted(self._dirty.union(self._due.pop_due(boundary)))
+        self._dirty.clear()
+        measurements = []
+        for customer_id in customers:
+            state = load(customer_id)
+            if state is None:
+                continue
+            measurement = measure(state, self._policy, boundary)
+            measurements.append(measurement)
+            self._remember(measurement)
+            self._due.schedule(customer_id, next_due(state, self._policy, boundary))
+        values = self._values.values()
+        summary = summarize(
+            self.partition,
+            boundary,
+            {
+                "monetary": [v.monetary for v in values],
+                "frequency": [float(v.frequency) for v in values],
+                "recency_days": [float((boundary - v.last_purchase_at) // DAY) for v in values],
+            },
+            k=self._sketch_k,
+            first_boundary=self._clock.first_boundary,
+        )
+        return ClosedEpoch(boundary, tuple(measurements), summary)

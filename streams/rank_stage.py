@@ -1,0 +1,157 @@
+"""Stage 2 of the worker, for one partition: at each boundary whose merged population is
+complete, classify the customers that need it and emit a TierChanged for every counted change.
+
+Who needs it at boundary E: customers measured at E (events, due instants), customers whose
+tier hold expires by E, and customers whose rank classes the move of the population from the
+previous boundary changes — found with the cut sweep over sorted values, not a scan. Pure
+bookkeeping; the agent supplies populations and publishes the events. See
+docs/stream-design.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from datetime import datetime, timedelta
+from typing import Any
+
+from schemas import Classification
+from schemas.profile import AccountManager
+from schemas.tier_changed import TierChanged, tier_changed_event_id
+from streams.cut_sweep import changed_positions
+from streams.due_index import DueIndex
+from tiering import (
+    Measurement,
+    Policy,
+    Population,
+    RankedMetric,
+    TierHold,
+    abc_class,
+    classify_measurement,
+    diff,
+)
+from tiering.classify import score_of
+from tiering.measure import DAY, at_later_instant
+
+__all__ = ["PartitionRanker"]
+
+ManagerLookup = Callable[[str], AccountManager | None]
+
+
+class PartitionRanker:
+    """Latest measurement, classification and tier hold of each customer of one partition."""
+
+    def __init__(self, policy: Policy, managers: ManagerLookup | None = None) -> None:
+        self._policy = policy
+        self._managers = managers or (lambda _customer: None)
+        self._latest: dict[str, Measurement] = {}
+        self._current: dict[str, tuple[Classification, TierHold]] = {}
+        self._hold_due = DueIndex()
+        self._previous: tuple[datetime, Population] | None = None
+
+    def classification(self, customer_id: str) -> Classification | None:
+        """The customer's current classification, if it has one."""
+        entry = self._current.get(customer_id)
+        return None if entry is None else entry[0]
+
+    def rank(
+        self, boundary: datetime, population: Population, measurements: tuple[Measurement, ...]
+    ) -> list[TierChanged]:
+        """Classify at `boundary`; return the TierChanged events in customer-id order."""
+        for measurement in measurements:
+            self._latest[measurement.customer_id] = measurement
+        affected = {m.customer_id for m in measurements}
+        affected.update(self._hold_due.pop_due(boundary))
+        if self._previous is not None:
+            affected.update(self._cut_affected(self._previous, (boundary, population)))
+        events = []
+        for customer_id in sorted(affected):
+            event = self._classify(customer_id, boundary, population)
+            if event is not None:
+                events.append(event)
+        self._previous = (boundary, population)
+        return events
+
+    def _classify(
+        self, customer_id: str, boundary: datetime, population: Population
+    ) -> TierChanged | None:
+        measurement = self._latest[customer_id]
+        if measurement.as_of != boundary:
+            measurement = at_later_instant(measurement, boundary)
+        previous, hold = self._current.get(customer_id, (None, TierHold()))
+        evaluation = classify_measurement(measurement, hold, population, self._policy)
+        self._current[customer_id] = (evaluation.classification, evaluation.hold)
+        below_since = evaluation.hold.below_since
+        expiry = (
+            None
+            if below_since is None
+            else below_since + timedelta(days=self._policy.hysteresis.downgrade_after_days)
+        )
+        self._hold_due.schedule(customer_id, expiry)
+        change = diff(previous, evaluation.classification, self._policy)
+        if change is None:
+            return None
+        return TierChanged(
+            event_id=tier_changed_event_id(
+                customer_id, boundary, previous, evaluation.classification
+            ),
+            customer_id=customer_id,
+            occurred_at=boundary,
+            previous=previous,
+            current=evaluation.classification,
+            changes=change.changes,
+            direction=change.direction,
+            reasons=evaluation.reasons,
+            metrics=evaluation.metrics,
+            policy_version=self._policy.version,
+            account_manager=self._managers(customer_id),
+        )
+
+    def _cut_affected(
+        self, before: tuple[datetime, Population], after: tuple[datetime, Population]
+    ) -> set[str]:
+        active = [m for m in self._latest.values() if m.active and m.last_purchase_at is not None]
+        affected: set[str] = set()
+        policy = self._policy
+
+        def monetary_class(moment: tuple[datetime, Population]) -> Callable[[float], Hashable]:
+            _, population = moment
+
+            def class_of(value: float) -> Hashable:
+                above = population.share_greater(RankedMetric.MONETARY, value)
+                return (
+                    abc_class(above, policy),
+                    score_of(population.share_smaller(RankedMetric.MONETARY, value)),
+                    above >= policy.abc.a_cut + policy.hysteresis.margin,
+                    above >= policy.abc.b_cut + policy.hysteresis.margin,
+                )
+
+            return class_of
+
+        def frequency_class(moment: tuple[datetime, Population]) -> Callable[[float], Hashable]:
+            _, population = moment
+            return lambda value: score_of(population.share_smaller(RankedMetric.FREQUENCY, value))
+
+        def recency_class(moment: tuple[datetime, Population]) -> Callable[[datetime], Hashable]:
+            instant, population = moment
+
+            def class_of(last_purchase: datetime) -> Hashable:
+                recency_days = (instant - last_purchase) // DAY
+                return score_of(
+                    population.share_greater(RankedMetric.RECENCY_DAYS, float(recency_days))
+                )
+
+            return class_of
+
+        keyed: list[
+            tuple[Callable[[Measurement], Any], Callable[..., Callable[[Any], Hashable]]]
+        ] = [
+            (lambda m: float(m.monetary), monetary_class),
+            (lambda m: float(m.frequency), frequency_class),
+            (lambda m: m.last_purchase_at, recency_class),
+        ]
+        for value_of, class_for in keyed:
+            ordered = sorted(active, key=value_of)
+            values = [value_of(m) for m in ordered]
+            for position in changed_positions(values, class_for(before), class_for(after)):
+                affected.add(ordered[position].customer_id)
+        return affected

@@ -1,0 +1,141 @@
+"""The stream's two stages, wired in-process, agree with the batch scorer and are deterministic."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from schemas import Classification, FeedbackEvent, OrderEvent, Risk
+from streams.csv_input import CsvReport, read_feedback, read_orders
+from streams.epochs import boundary_at_or_before
+from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
+from streams.local_pipeline import LocalPipeline
+from tests.unit.builders import POLICY, purchase
+from tiering import score_history
+
+DAY_SECONDS = 86_400
+PARTITIONS = 3
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> list[OrderEvent | FeedbackEvent]:
+    directory = tmp_path_factory.mktemp("stream-history")
+    generated = generate_history(300, 5_000, seed=21, span_days=700)
+    orders = write_csv(directory / "orders.csv", ORDER_HEADER, generated.orders)
+    feedback = write_csv(directory / "feedback.csv", FEEDBACK_HEADER, generated.feedback)
+    events: list[OrderEvent | FeedbackEvent] = [
+        *read_orders(orders, CsvReport(orders)),
+        *read_feedback(feedback, CsvReport(feedback)),
+    ]
+    events.sort(key=lambda event: event.occurred_at)
+    return events
+
+
+def _run(
+    events: list[OrderEvent | FeedbackEvent], interleave: str
+) -> tuple[LocalPipeline, datetime]:
+    """Feed events keeping each partition in event-time order, partitions interleaved as asked."""
+    pipeline = LocalPipeline(POLICY, PARTITIONS, DAY_SECONDS)
+    per_partition: dict[int, list[OrderEvent | FeedbackEvent]] = defaultdict(list)
+    for event in events:
+        per_partition[pipeline.partition_of(event.customer_id)].append(event)
+    if interleave == "partition-major":
+        order = [event for p in sorted(per_partition) for event in per_partition[p]]
+    else:
+        order = [
+            e
+            for batch in itertools.zip_longest(*per_partition.values())
+            for e in batch
+            if e is not None
+        ]
+    for event in order:
+        pipeline.feed(event)
+    final = boundary_at_or_before(events[-1].occurred_at, DAY_SECONDS) + timedelta(days=1)
+    for partition in range(PARTITIONS):
+        pipeline.watermark(partition, final + timedelta(microseconds=1))
+    return pipeline, final
+
+
+def test_stream_classification_equals_batch_at_the_final_boundary(
+    history: list[OrderEvent | FeedbackEvent],
+) -> None:
+    pipeline, final = _run(history, "round-robin")
+    batch = score_history(
+        [e for e in history if isinstance(e, OrderEvent)],
+        [e for e in history if isinstance(e, FeedbackEvent)],
+        POLICY,
+        final,
+    )
+    mismatched = []
+    held = 0
+    for evaluation in batch.evaluations:
+        streamed = pipeline.classification(evaluation.customer_id)
+        assert streamed is not None, evaluation.customer_id
+        expected = evaluation.classification
+        if streamed.tier != streamed.abc_class:
+            held += 1  # a tier hold (hysteresis): the batch has no history to hold
+            streamed = streamed.model_copy(update={"tier": expected.tier})
+        if streamed != expected:
+            mismatched.append((evaluation.customer_id, streamed, expected))
+    assert mismatched == []
+    assert held < len(batch.evaluations) * 0.05
+
+
+def test_replaying_the_same_history_in_another_interleaving_emits_the_same_events(
+    history: list[OrderEvent | FeedbackEvent],
+) -> None:
+    first, _ = _run(history, "round-robin")
+    second, _ = _run(history, "partition-major")
+
+    def per_customer(pipeline: LocalPipeline) -> dict[str, list[str]]:
+        sequences: dict[str, list[str]] = defaultdict(list)
+        for event in pipeline.emitted:
+            sequences[event.customer_id].append(event.event_id)
+        return dict(sequences)
+
+    assert per_customer(first) == per_customer(second)
+    assert len(first.emitted) > len(history) / 20
+
+
+def _counted(classification: Classification) -> tuple[object, ...]:
+    return tuple(getattr(classification, field.value) for field in POLICY.counted_changes)
+
+
+def test_no_tier_changed_is_emitted_without_a_change(
+    history: list[OrderEvent | FeedbackEvent],
+) -> None:
+    pipeline, _ = _run(history, "round-robin")
+    for customer_id, events in itertools.groupby(
+        sorted(pipeline.emitted, key=lambda e: e.customer_id), key=lambda e: e.customer_id
+    ):
+        # Uncounted updates (a score that leaves the segment as it is) emit nothing, so the
+        # counted fields chain from one event to the next and always differ across an event.
+        for earlier, later in itertools.pairwise(list(events)):
+            assert later.previous is not None
+            assert _counted(later.previous) == _counted(earlier.current), customer_id
+            assert _counted(later.current) != _counted(later.previous), customer_id
+
+
+def test_silent_customer_becomes_at_risk_by_stream_time_alone() -> None:
+    """'quiet' buys every 10 days, then stops; only others' events move stream time on."""
+    start = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    pipeline = LocalPipeline(POLICY, 2, DAY_SECONDS)
+    for day in range(0, 60, 10):
+        pipeline.feed(purchase(start + timedelta(days=day), customer="quiet"))
+    last_quiet = start + timedelta(days=50)
+    for day in range(50, 140):
+        pipeline.feed(purchase(start + timedelta(days=day, hours=1), customer=f"busy{day % 5}"))
+    for partition in range(2):
+        pipeline.watermark(partition, start + timedelta(days=141))
+    changes = [
+        e for e in pipeline.emitted if e.customer_id == "quiet" and e.current.risk is Risk.AT_RISK
+    ]
+    assert changes, "quiet never became at_risk"
+    # Gap 10 days → threshold max(30, 20) = 30: at_risk from the first boundary with recency 31.
+    assert changes[0].occurred_at == boundary_at_or_before(
+        last_quiet + timedelta(days=31), DAY_SECONDS
+    ) + timedelta(days=1)
+    assert any(reason.code == "risk.overdue" for reason in changes[0].reasons)
