@@ -13,22 +13,11 @@ from decimal import Decimal
 import pytest
 
 from streams.cli import main
-from streams.commands.score import parse_as_of
+from streams.commands.score import OUTPUT_COLUMNS, parse_as_of
 from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
 from tests.unit.pandas_reference import score as reference_score
 
-COLUMNS = (
-    "tier",
-    "abc_class",
-    "r_score",
-    "f_score",
-    "m_score",
-    "rfm_segment",
-    "lifecycle",
-    "risk",
-    "recency_days",
-    "frequency",
-)
+COLUMNS = tuple(c for c in OUTPUT_COLUMNS if c not in ("customer_id", "monetary"))
 
 
 @pytest.fixture(scope="module")
