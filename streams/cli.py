@@ -19,6 +19,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("demo", "streams.commands.demo"),
     ("score", "streams.commands.score"),
     ("replay", "streams.commands.replay"),
+    ("worker", "streams.commands.worker"),
     ("policy", "streams.commands.policy"),
 )
 

@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     store: str = Field(default="rocksdb://", pattern=r"^(rocksdb|memory)://")
     processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
     clock: Clock = Clock.WALL
+    # Classifications are made at boundaries every epoch_seconds of stream time.
+    epoch_seconds: int = Field(default=60, ge=1, le=86_400)
     data_dir: Path = Path(".tierstream-data")
 
     @model_validator(mode="after")

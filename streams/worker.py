@@ -1,0 +1,237 @@
+"""The Faust worker: thin glue from Kafka records to the stream stages and back.
+
+Stage 1 (agent on `orders` + `feedback`): decode (bad records → dead-letter topic), apply
+to the customer's state in the `customer-state` table, move the partition's stream time
+(events and watermark control records) and publish what each closed boundary produces:
+measurements and an epoch marker to the internal measurements topic, the partition's rank
+summary to the internal ranks topic. Stage 2 (agent on the measurements topic): at each epoch
+marker, wait for the boundary's merged population (the rank barrier, fed by a reader of the
+whole ranks topic) and publish the TierChanged events. See docs/stream-design.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from prometheus_client import CollectorRegistry
+
+from schemas import FeedbackEvent, OrderEvent
+from streams.barrier import RankBarrier
+from streams.decode import RecordOrigin, decode
+from streams.headers import Watermark, cloudevent_headers, control_kind
+from streams.measure_stage import ClosedEpoch, PartitionMeasurer
+from streams.metrics import WorkerMetrics
+from streams.rank_stage import PartitionRanker
+from streams.ranks import RankSummary, SketchPopulation
+from streams.settings import Settings
+from streams.topology import Topology
+from tiering import CustomerState, Policy
+from tiering.measure import measurement_from_json, measurement_to_json
+
+__all__ = ["Worker", "create_worker"]
+
+log = logging.getLogger("tierstream.worker")
+
+
+class Worker:
+    """The Faust app with the tierstream agents, tables and the rank barrier."""
+
+    def __init__(self, settings: Settings, policy: Policy, registry: CollectorRegistry) -> None:
+        self.settings = settings
+        self.policy = policy
+        self.metrics = WorkerMetrics.create(registry)
+        self.topology = Topology(settings.app_id, settings.topics)
+        partitions = settings.topics.partitions
+        self.app = faust.App(
+            settings.app_id,
+            broker=f"kafka://{settings.kafka.bootstrap}",
+            store=settings.store,
+            processing_guarantee=settings.processing_guarantee,
+            topic_partitions=partitions,
+            topic_replication_factor=settings.topics.replication_factor,
+            web_enabled=False,
+            autodiscover=False,
+            datadir=str(settings.data_dir),
+            value_serializer="raw",
+            key_serializer="raw",
+            consumer_auto_offset_reset="earliest",
+        )
+        raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "partitions": partitions}
+        self.inputs = self.app.topic(settings.topics.orders, settings.topics.feedback, **raw)
+        self.measurements = self.app.topic(self.topology.measurements, **raw, internal=True)
+        self.ranks_topic = self.app.topic(self.topology.ranks, **raw, internal=True)
+        self.tier_changes = self.app.topic(settings.topics.tier_changes, **raw)
+        self.dead_letters = self.app.topic(settings.topics.dead_letter, **raw)
+        self.states = self.app.Table(
+            "customer-state", partitions=partitions, key_type=bytes, value_type=bytes
+        )
+        self.barrier = RankBarrier(partitions)
+        self._released: dict[datetime, SketchPopulation] = {}
+        self._population_ready = asyncio.Condition()
+        self._measurers: dict[int, PartitionMeasurer] = {}
+        self._rankers: dict[int, PartitionRanker] = defaultdict(lambda: PartitionRanker(policy))
+        self._pending: dict[int, list[Any]] = defaultdict(list)
+        self.app.agent(self.inputs, name="measure")(self._measure_agent)
+        self.app.agent(self.measurements, name="rank")(self._rank_agent)
+        self.app.task(self._read_ranks)
+
+    # --- stage 1 ----------------------------------------------------------------------------
+
+    def _measurer(self, partition: int) -> PartitionMeasurer:
+        if partition not in self._measurers:
+            self._measurers[partition] = PartitionMeasurer(
+                partition, self.policy, self.settings.epoch_seconds
+            )
+        return self._measurers[partition]
+
+    def _load(self, customer_id: str) -> CustomerState | None:
+        raw = self.states.get(customer_id.encode())
+        return None if raw is None else CustomerState.from_json(raw)
+
+    async def _measure_agent(self, stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            topic, partition = message.topic, message.partition
+            measurer = self._measurer(partition)
+            if control_kind(message.headers) == "watermark":
+                mark = Watermark.model_validate_json(message.value)
+                await self._publish_closed(
+                    partition, measurer.advance(mark.stream_time, self._load)
+                )
+                continue
+            model: type[OrderEvent] | type[FeedbackEvent] = (
+                OrderEvent if topic == self.settings.topics.orders else FeedbackEvent
+            )
+            decoded = decode(
+                model,
+                message.key,
+                message.value,
+                RecordOrigin(topic, partition, message.offset),
+                datetime.now(UTC),
+            )
+            if decoded.event is None:
+                assert decoded.dead_letter is not None
+                await self.dead_letters.send(
+                    key=message.key,
+                    value=decoded.dead_letter.model_dump_json().encode(),
+                    partition=partition,
+                )
+                self.metrics.dead_letters.labels(
+                    topic=topic, error_type=decoded.dead_letter.error_type
+                ).inc()
+                self.metrics.events_consumed.labels(topic=topic, outcome="invalid").inc()
+                continue
+            domain_event = decoded.event
+            await self._publish_closed(
+                partition, measurer.advance(domain_event.occurred_at, self._load)
+            )
+            state, outcome = measurer.apply(self._load(domain_event.customer_id), domain_event)
+            self.states[domain_event.customer_id.encode()] = state.to_json()
+            self.metrics.events_consumed.labels(topic=topic, outcome=outcome.value).inc()
+
+    async def _publish_closed(self, partition: int, epochs: list[ClosedEpoch]) -> None:
+        for epoch in epochs:
+            boundary = epoch.boundary.isoformat()
+            for measurement in epoch.measurements:
+                await self.measurements.send(
+                    key=measurement.customer_id.encode(),
+                    value=b'{"boundary":"'
+                    + boundary.encode()
+                    + b'","m":'
+                    + measurement_to_json(measurement)
+                    + b"}",
+                    partition=partition,
+                )
+            await self.measurements.send(
+                key=None,
+                value=json.dumps({"boundary": boundary, "end": True}).encode(),
+                partition=partition,
+            )
+            await self.ranks_topic.send(
+                key=str(partition).encode(),
+                value=epoch.summary.model_dump_json().encode(),
+                partition=partition,
+            )
+
+    # --- rank barrier -----------------------------------------------------------------------
+
+    async def _read_ranks(self) -> None:
+        """Every worker reads every partition's summaries (no consumer group)."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka.bootstrap, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            partitions = [
+                TopicPartition(self.topology.ranks, p)
+                for p in range(self.settings.topics.partitions)
+            ]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            while True:
+                batches = await consumer.getmany(timeout_ms=500)
+                summaries = [
+                    RankSummary.model_validate_json(r.value) for rs in batches.values() for r in rs
+                ]
+                if not summaries:
+                    continue
+                for summary in summaries:
+                    self.barrier.add(summary)
+                released = self.barrier.release()
+                if released:
+                    async with self._population_ready:
+                        self._released.update(released)
+                        self._population_ready.notify_all()
+        finally:
+            await consumer.stop()
+
+    async def _population(self, boundary: datetime) -> SketchPopulation:
+        async with self._population_ready:
+            await self._population_ready.wait_for(lambda: boundary in self._released)
+            return self._released[boundary]
+
+    # --- stage 2 ----------------------------------------------------------------------------
+
+    async def _rank_agent(self, stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            partition = event.message.partition
+            record = json.loads(event.message.value)
+            if not record.get("end"):
+                self._pending[partition].append(
+                    measurement_from_json(json.dumps(record["m"]).encode())
+                )
+                continue
+            boundary = datetime.fromisoformat(record["boundary"])
+            population = await self._population(boundary)
+            measurements = tuple(self._pending.pop(partition, []))
+            for change in self._rankers[partition].rank(boundary, population, measurements):
+                await self.tier_changes.send(
+                    key=change.customer_id.encode(),
+                    value=change.model_dump_json().encode(),
+                    headers=cloudevent_headers(
+                        "io.tierstream.TierChanged.v1",
+                        change.event_id,
+                        change.occurred_at,
+                        change.customer_id,
+                    ),
+                    partition=partition,
+                )
+                for field in change.changes:
+                    self.metrics.tier_changes.labels(
+                        field=field.value, direction=change.direction.value
+                    ).inc()
+
+
+def create_worker(
+    settings: Settings, policy: Policy, registry: CollectorRegistry | None = None
+) -> Worker:
+    """Build the worker's Faust app (tests build their own with their own settings)."""
+    return Worker(settings, policy, registry or CollectorRegistry())
