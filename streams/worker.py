@@ -1,12 +1,14 @@
 """The Faust worker: thin glue from Kafka records to the stream stages and back.
 
-Stage 1 (agent on `orders` + `feedback`): decode (bad records → dead-letter topic), apply
-to the customer's state in the `customer-state` table, move the partition's stream time
-(events and watermark control records) and publish what each closed boundary produces:
-measurements and an epoch marker to the internal measurements topic, the partition's rank
-summary to the internal ranks topic. Stage 2 (agent on the measurements topic): at each epoch
-marker, wait for the boundary's merged population (the rank barrier, fed by a reader of the
-whole ranks topic) and publish the TierChanged events. See docs/stream-design.md.
+Stage 1 (agent on `orders` + `feedback`): decode (bad records → dead-letter topic), merge
+the partition's two inputs in event-time order (streams.merge; a record is acked only once
+applied, so a crash never commits past a buffered one), apply each event to the customer's
+state in the `customer-state` table, move the partition's stream time (events and watermark
+control records) and publish what each closed boundary produces: measurements and an epoch
+marker to the internal measurements topic, the partition's rank summary to the internal
+ranks topic. Stage 2 (agent on the measurements topic): at each epoch marker, wait for the
+boundary's merged population (the rank barrier, fed by a reader of the whole ranks topic)
+and publish the TierChanged events. See docs/stream-design.md.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from faust.assignor import PartitionAssignor
 from prometheus_client import CollectorRegistry
 
 from schemas import FeedbackEvent, OrderEvent
@@ -26,6 +29,7 @@ from streams.barrier import RankBarrier
 from streams.decode import RecordOrigin, decode
 from streams.headers import Watermark, cloudevent_headers, control_kind
 from streams.measure_stage import ClosedEpoch, PartitionMeasurer
+from streams.merge import InputMerge
 from streams.metrics import WorkerMetrics
 from streams.rank_stage import PartitionRanker
 from streams.ranks import RankSummary, SketchPopulation
@@ -39,6 +43,30 @@ __all__ = ["Worker", "create_worker"]
 log = logging.getLogger("tierstream.worker")
 
 
+class _OutputsInInputGroup(PartitionAssignor):  # type: ignore[misc]  # Faust is untyped
+    """Faust's assignor, answering for topics the app writes but does not consume.
+
+    Under exactly_once Faust looks up the destination topic's co-partition group to pick the
+    transaction of a send, and only knows the groups of consumed topics (faust-streaming
+    issue #440). Every topic the worker writes is co-partitioned with its inputs and written
+    to the partition being processed, so the inputs' group is the right transaction.
+    """
+
+    input_topic: str = ""
+
+    def group_for_topic(self, topic: str) -> int:
+        groups = self._topic_groups
+        return int(groups[topic] if topic in groups else groups[self.input_topic])
+
+
+class _Partition:
+    """In-memory bookkeeping of one assigned partition (stage 1)."""
+
+    def __init__(self, measurer: PartitionMeasurer, inputs: tuple[str, str]) -> None:
+        self.measurer = measurer
+        self.merge: InputMerge[tuple[OrderEvent | FeedbackEvent, Any]] = InputMerge(inputs)
+
+
 class Worker:
     """The Faust app with the tierstream agents, tables and the rank barrier."""
 
@@ -48,6 +76,9 @@ class Worker:
         self.metrics = WorkerMetrics.create(registry)
         self.topology = Topology(settings.app_id, settings.topics)
         partitions = settings.topics.partitions
+        assignor = type(
+            "Assignor", (_OutputsInInputGroup,), {"input_topic": settings.topics.orders}
+        )
         self.app = faust.App(
             settings.app_id,
             broker=f"kafka://{settings.kafka.bootstrap}",
@@ -61,6 +92,13 @@ class Worker:
             value_serializer="raw",
             key_serializer="raw",
             consumer_auto_offset_reset="earliest",
+            PartitionAssignor=assignor,
+            # Records wait unacked in the event-time merge and at the rank barrier; Faust's
+            # wait-for-all-acks on rebalance would never end. The new owner re-reads them.
+            stream_wait_empty=False,
+            # The rank agent waits at the barrier while measurements keep arriving; a full
+            # stream buffer would stall the fetcher that feeds the other agent too.
+            stream_buffer_maxsize=65_536,
         )
         raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "partitions": partitions}
         self.inputs = self.app.topic(settings.topics.orders, settings.topics.feedback, **raw)
@@ -74,7 +112,7 @@ class Worker:
         self.barrier = RankBarrier(partitions)
         self._released: dict[datetime, SketchPopulation] = {}
         self._population_ready = asyncio.Condition()
-        self._measurers: dict[int, PartitionMeasurer] = {}
+        self._partitions: dict[int, _Partition] = {}
         self._rankers: dict[int, PartitionRanker] = defaultdict(lambda: PartitionRanker(policy))
         self._pending: dict[int, list[Any]] = defaultdict(list)
         self.app.agent(self.inputs, name="measure")(self._measure_agent)
@@ -83,57 +121,77 @@ class Worker:
 
     # --- stage 1 ----------------------------------------------------------------------------
 
-    def _measurer(self, partition: int) -> PartitionMeasurer:
-        if partition not in self._measurers:
-            self._measurers[partition] = PartitionMeasurer(
-                partition, self.policy, self.settings.epoch_seconds
+    def _partition(self, partition: int) -> _Partition:
+        if partition not in self._partitions:
+            topics = self.settings.topics
+            self._partitions[partition] = _Partition(
+                PartitionMeasurer(partition, self.policy, self.settings.epoch_seconds),
+                (topics.orders, topics.feedback),
             )
-        return self._measurers[partition]
+        return self._partitions[partition]
 
     def _load(self, customer_id: str) -> CustomerState | None:
         raw = self.states.get(customer_id.encode())
         return None if raw is None else CustomerState.from_json(raw)
 
     async def _measure_agent(self, stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
+        manual = stream.noack()
+        async for event in manual.events():
             message = event.message
             topic, partition = message.topic, message.partition
-            measurer = self._measurer(partition)
+            part = self._partition(partition)
             if control_kind(message.headers) == "watermark":
                 mark = Watermark.model_validate_json(message.value)
+                part.merge.observe(topic, mark.stream_time)
+                await manual.ack(event)
+            else:
+                domain_event = await self._decode_or_dead_letter(event)
+                if domain_event is None:
+                    await manual.ack(event)
+                    continue
+                part.merge.offer(topic, domain_event.occurred_at, (domain_event, event))
+            for domain_event, source in part.merge.release():
                 await self._publish_closed(
-                    partition, measurer.advance(mark.stream_time, self._load)
+                    partition, part.measurer.advance(domain_event.occurred_at, self._load)
                 )
-                continue
-            model: type[OrderEvent] | type[FeedbackEvent] = (
-                OrderEvent if topic == self.settings.topics.orders else FeedbackEvent
-            )
-            decoded = decode(
-                model,
-                message.key,
-                message.value,
-                RecordOrigin(topic, partition, message.offset),
-                datetime.now(UTC),
-            )
-            if decoded.event is None:
-                assert decoded.dead_letter is not None
-                await self.dead_letters.send(
-                    key=message.key,
-                    value=decoded.dead_letter.model_dump_json().encode(),
-                    partition=partition,
+                state, outcome = part.measurer.apply(
+                    self._load(domain_event.customer_id), domain_event
                 )
-                self.metrics.dead_letters.labels(
-                    topic=topic, error_type=decoded.dead_letter.error_type
+                self.states[domain_event.customer_id.encode()] = state.to_json()
+                self.metrics.events_consumed.labels(
+                    topic=source.message.topic, outcome=outcome.value
                 ).inc()
-                self.metrics.events_consumed.labels(topic=topic, outcome="invalid").inc()
-                continue
-            domain_event = decoded.event
-            await self._publish_closed(
-                partition, measurer.advance(domain_event.occurred_at, self._load)
-            )
-            state, outcome = measurer.apply(self._load(domain_event.customer_id), domain_event)
-            self.states[domain_event.customer_id.encode()] = state.to_json()
-            self.metrics.events_consumed.labels(topic=topic, outcome=outcome.value).inc()
+                await manual.ack(source)
+            merged = part.merge.merged_time
+            if merged is not None:
+                await self._publish_closed(partition, part.measurer.advance(merged, self._load))
+
+    async def _decode_or_dead_letter(self, event: Any) -> OrderEvent | FeedbackEvent | None:
+        message = event.message
+        topic = message.topic
+        model: type[OrderEvent] | type[FeedbackEvent] = (
+            OrderEvent if topic == self.settings.topics.orders else FeedbackEvent
+        )
+        decoded = decode(
+            model,
+            message.key,
+            message.value,
+            RecordOrigin(topic, message.partition, message.offset),
+            datetime.now(UTC),
+        )
+        if decoded.event is not None:
+            return decoded.event
+        assert decoded.dead_letter is not None
+        await self.dead_letters.send(
+            key=message.key,
+            value=decoded.dead_letter.model_dump_json().encode(),
+            partition=message.partition,
+        )
+        self.metrics.dead_letters.labels(
+            topic=topic, error_type=decoded.dead_letter.error_type
+        ).inc()
+        self.metrics.events_consumed.labels(topic=topic, outcome="invalid").inc()
+        return None
 
     async def _publish_closed(self, partition: int, epochs: list[ClosedEpoch]) -> None:
         for epoch in epochs:
@@ -166,7 +224,14 @@ class Worker:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka.bootstrap, enable_auto_commit=False
+            bootstrap_servers=self.settings.kafka.bootstrap,
+            enable_auto_commit=False,
+            # Under exactly_once a summary counts only once its transaction commits.
+            isolation_level=(
+                "read_committed"
+                if self.settings.processing_guarantee == "exactly_once"
+                else "read_uncommitted"
+            ),
         )
         await consumer.start()
         try:
@@ -201,17 +266,21 @@ class Worker:
     # --- stage 2 ----------------------------------------------------------------------------
 
     async def _rank_agent(self, stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
+        # Measurements stay unacked until their boundary is ranked, so a crash before the
+        # epoch marker re-reads them instead of committing past them.
+        manual = stream.noack()
+        async for event in manual.events():
             partition = event.message.partition
             record = json.loads(event.message.value)
             if not record.get("end"):
                 self._pending[partition].append(
-                    measurement_from_json(json.dumps(record["m"]).encode())
+                    (measurement_from_json(json.dumps(record["m"]).encode()), event)
                 )
                 continue
             boundary = datetime.fromisoformat(record["boundary"])
             population = await self._population(boundary)
-            measurements = tuple(self._pending.pop(partition, []))
+            pending = self._pending.pop(partition, [])
+            measurements = tuple(measurement for measurement, _ in pending)
             for change in self._rankers[partition].rank(boundary, population, measurements):
                 await self.tier_changes.send(
                     key=change.customer_id.encode(),
@@ -228,6 +297,9 @@ class Worker:
                     self.metrics.tier_changes.labels(
                         field=field.value, direction=change.direction.value
                     ).inc()
+            for _, source in pending:
+                await manual.ack(source)
+            await manual.ack(event)
 
 
 def create_worker(
