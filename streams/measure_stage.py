@@ -65,6 +65,18 @@ class PartitionMeasurer:
         self._clock, boundaries = self._clock.advance(instant)
         return [self._close(boundary, load) for boundary in boundaries]
 
+    def start_summary(self) -> RankSummary | None:
+        """An empty summary of the boundary before the first one this partition closes.
+
+        Published once when stream time starts, it tells every rank barrier when the
+        partition's history begins, even if the partition never closes a boundary (a
+        partition whose first record is a final watermark has nothing to close).
+        """
+        start, first = self._clock.started_through, self._clock.first_boundary
+        if start is None:
+            return None
+        return summarize(self.partition, start, {}, k=self._sketch_k, first_boundary=first)
+
     def apply(
         self, state: CustomerState | None, event: OrderEvent | FeedbackEvent
     ) -> tuple[CustomerState, Outcome]:

@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     clock: Clock = Clock.WALL
     # Classifications are made at boundaries every epoch_seconds of stream time.
     epoch_seconds: int = Field(default=60, ge=1, le=86_400)
+    # Under the wall clock, stream time trails the wall clock by the lateness allowed to
+    # events, advanced every tick, so idle partitions still close their boundaries.
+    clock_lateness_seconds: float = Field(default=30.0, ge=0, le=86_400)
+    clock_tick_seconds: float = Field(default=5.0, gt=0, le=3_600)
     data_dir: Path = Path(".tierstream-data")
 
     @model_validator(mode="after")

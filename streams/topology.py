@@ -14,7 +14,7 @@ from streams.settings import TopicSettings
 
 __all__ = ["INTERNAL_TOPIC_SUFFIXES", "Topology"]
 
-INTERNAL_TOPIC_SUFFIXES = ("measurements", "ranks")
+INTERNAL_TOPIC_SUFFIXES = ("measurements", "ranks", "clock")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,11 @@ class Topology:
         return f"{self.app_id}-ranks"
 
     @property
+    def clock(self) -> str:
+        """Wall-clock watermarks (TIERSTREAM_CLOCK=wall), consumed beside the inputs."""
+        return f"{self.app_id}-clock"
+
+    @property
     def co_partitioned(self) -> tuple[str, ...]:
         """Every topic that must have exactly `topics.partitions` partitions."""
         return (
@@ -48,4 +53,5 @@ class Topology:
             self.topics.dead_letter,
             self.measurements,
             self.ranks,
+            self.clock,
         )

@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
@@ -33,7 +33,7 @@ from streams.merge import InputMerge
 from streams.metrics import WorkerMetrics
 from streams.rank_stage import PartitionRanker
 from streams.ranks import RankSummary, SketchPopulation
-from streams.settings import Settings
+from streams.settings import Clock, Settings
 from streams.topology import Topology
 from tiering import CustomerState, Policy
 from tiering.measure import measurement_from_json, measurement_to_json
@@ -101,7 +101,9 @@ class Worker:
             stream_buffer_maxsize=65_536,
         )
         raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "partitions": partitions}
-        self.inputs = self.app.topic(settings.topics.orders, settings.topics.feedback, **raw)
+        self.inputs = self.app.topic(
+            settings.topics.orders, settings.topics.feedback, self.topology.clock, **raw
+        )
         self.measurements = self.app.topic(self.topology.measurements, **raw, internal=True)
         self.ranks_topic = self.app.topic(self.topology.ranks, **raw, internal=True)
         self.tier_changes = self.app.topic(settings.topics.tier_changes, **raw)
@@ -118,8 +120,40 @@ class Worker:
         self.app.agent(self.inputs, name="measure")(self._measure_agent)
         self.app.agent(self.measurements, name="rank")(self._rank_agent)
         self.app.task(self._read_ranks)
+        if settings.clock is Clock.WALL:
+            self.app.task(self._tick_wall_clock)
 
     # --- stage 1 ----------------------------------------------------------------------------
+
+    @property
+    def _input_topics(self) -> tuple[str, str]:
+        return (self.settings.topics.orders, self.settings.topics.feedback)
+
+    async def _tick_wall_clock(self) -> None:
+        """TIERSTREAM_CLOCK=wall: publish the wall clock, less the allowed lateness, as a
+        watermark to every partition of the clock topic, so that stream time moves on
+        partitions whose customers are silent. A plain (non-transactional) producer: a tick
+        carries no state, and every worker may send them for every partition."""
+        from aiokafka import AIOKafkaProducer
+
+        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka.bootstrap)
+        await producer.start()
+        lateness = timedelta(seconds=self.settings.clock_lateness_seconds)
+        try:
+            while True:
+                mark = Watermark(stream_time=datetime.now(UTC) - lateness)
+                value = mark.model_dump_json().encode()
+                for partition in range(self.settings.topics.partitions):
+                    await producer.send(
+                        self.topology.clock,
+                        value,
+                        partition=partition,
+                        headers=Watermark.headers(),
+                    )
+                await producer.flush()
+                await asyncio.sleep(self.settings.clock_tick_seconds)
+        finally:
+            await producer.stop()
 
     def _partition(self, partition: int) -> _Partition:
         if partition not in self._partitions:
@@ -142,7 +176,14 @@ class Worker:
             part = self._partition(partition)
             if control_kind(message.headers) == "watermark":
                 mark = Watermark.model_validate_json(message.value)
-                part.merge.observe(topic, mark.stream_time)
+                if topic == self.topology.clock:
+                    # A wall-clock tick speaks for every input, and stream time moves first:
+                    # events older than the tick (less the allowed lateness) are late.
+                    for source in self._input_topics:
+                        part.merge.observe(source, mark.stream_time)
+                    await self._advance(partition, part.measurer, mark.stream_time)
+                else:
+                    part.merge.observe(topic, mark.stream_time)
                 await manual.ack(event)
             else:
                 domain_event = await self._decode_or_dead_letter(event)
@@ -151,9 +192,7 @@ class Worker:
                     continue
                 part.merge.offer(topic, domain_event.occurred_at, (domain_event, event))
             for domain_event, source in part.merge.release():
-                await self._publish_closed(
-                    partition, part.measurer.advance(domain_event.occurred_at, self._load)
-                )
+                await self._advance(partition, part.measurer, domain_event.occurred_at)
                 state, outcome = part.measurer.apply(
                     self._load(domain_event.customer_id), domain_event
                 )
@@ -164,7 +203,21 @@ class Worker:
                 await manual.ack(source)
             merged = part.merge.merged_time
             if merged is not None:
-                await self._publish_closed(partition, part.measurer.advance(merged, self._load))
+                await self._advance(partition, part.measurer, merged)
+
+    async def _advance(
+        self, partition: int, measurer: PartitionMeasurer, instant: datetime
+    ) -> None:
+        starting = measurer.stream_time is None
+        closed = measurer.advance(instant, self._load)
+        announcement = measurer.start_summary() if starting else None
+        if announcement is not None:
+            await self.ranks_topic.send(
+                key=str(partition).encode(),
+                value=announcement.model_dump_json().encode(),
+                partition=partition,
+            )
+        await self._publish_closed(partition, closed)
 
     async def _decode_or_dead_letter(self, event: Any) -> OrderEvent | FeedbackEvent | None:
         message = event.message

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     """Build the worker from the environment and run it; bad configuration exits 2."""
     import faust
 
-    from streams.settings import Clock, ConfigError, load_settings
+    from streams.settings import ConfigError, load_settings
     from streams.worker import create_worker
     from tiering import PolicyError, default_policy, load_policy
 
@@ -30,14 +30,6 @@ def run(args: argparse.Namespace) -> int:
         policy = load_policy(settings.policy) if settings.policy else default_policy()
     except (ConfigError, PolicyError) as error:
         print(f"tierstream worker: {error}", file=sys.stderr)
-        return 2
-    if settings.clock is Clock.WALL:
-        print(
-            "tierstream worker: TIERSTREAM_CLOCK=wall is not implemented yet (idle partitions "
-            "would not advance); set TIERSTREAM_CLOCK=event and send watermarks "
-            "(tierstream replay does)",
-            file=sys.stderr,
-        )
         return 2
     import asyncio
 

@@ -1,90 +1,84 @@
-"""The worker on the real broker emits exactly the TierChanged sequence the stages define.
+"""`tierstream worker` on the real broker: the TierChanged stream, bad input, stream time.
 
-A generated history is replayed into fresh topics; the worker runs as a subprocess; its
-`tier-changes` must hold, per customer, the same events (same deterministic ids, in order)
-as the in-process pipeline on the same events — which the unit tests prove equal to the
-batch scorer at the final boundary.
+The worker runs as a subprocess on fresh topics. Its `tier-changes` must hold, per customer,
+the same events (same deterministic ids, in order) as the in-process pipeline on the same
+events, which the unit tests prove equal to the batch scorer at the final boundary.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
-from schemas import FeedbackEvent, OrderEvent
+from schemas import FeedbackEvent, OrderEvent, Risk
+from schemas.dead_letter import DeadLetter
 from schemas.tier_changed import TierChanged
 from streams.cli import main
 from streams.csv_input import CsvReport, read_feedback, read_orders
 from streams.epochs import boundary_at_or_before
+from streams.headers import Watermark
 from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
-from streams.kafka_admin import ensure_topics
 from streams.local_pipeline import LocalPipeline
 from tests.conftest import Infra
+from tests.integration.worker_process import (
+    DAY,
+    Outgoing,
+    log_tail,
+    prepare_topics,
+    produce,
+    read_records,
+    running_worker,
+    worker_env,
+)
 from tiering import default_policy
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-DAY = 86_400
 PARTITIONS = 2
 
 
-def _env(infra: Infra, name: str, tmp_path: Path, guarantee: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "TIERSTREAM_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
-        "TIERSTREAM_APP_ID": name,
-        "TIERSTREAM_TOPICS__ORDERS": f"{name}-orders",
-        "TIERSTREAM_TOPICS__FEEDBACK": f"{name}-feedback",
-        "TIERSTREAM_TOPICS__TIER_CHANGES": f"{name}-tier-changes",
-        "TIERSTREAM_TOPICS__DEAD_LETTER": f"{name}-dlq",
-        "TIERSTREAM_TOPICS__PARTITIONS": str(PARTITIONS),
-        "TIERSTREAM_STORE": "memory://",
-        "TIERSTREAM_CLOCK": "event",
-        "TIERSTREAM_EPOCH_SECONDS": str(DAY),
-        "TIERSTREAM_PROCESSING_GUARANTEE": guarantee,
-        "TIERSTREAM_DATA_DIR": str(tmp_path / "worker-data"),
-    }
+def _per_customer(changes: list[TierChanged]) -> dict[str, list[str]]:
+    sequences: dict[str, list[str]] = defaultdict(list)
+    for change in changes:
+        sequences[change.customer_id].append(change.event_id)
+    return dict(sequences)
 
 
-async def _read_tier_changes(
-    bootstrap: str, topic: str, expected: int, timeout: float
-) -> list[TierChanged]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
+def _tier_changes(infra: Infra, name: str, expected: int, timeout: float) -> list[TierChanged]:
+    records = asyncio.run(
+        read_records(
+            infra.kafka_bootstrap, f"{name}-tier-changes", expected=expected, timeout=timeout
+        )
     )
-    await consumer.start()
-    events: list[TierChanged] = []
-    try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        quiet_until = None
-        while loop.time() < deadline:
-            batches = await consumer.getmany(timeout_ms=1000)
-            fresh = [
-                TierChanged.model_validate_json(r.value) for rs in batches.values() for r in rs
-            ]
-            events.extend(fresh)
-            if len(events) >= expected:
-                # Keep reading a little: more than expected would be a duplicate.
-                quiet_until = quiet_until or loop.time() + 3
-                if loop.time() > quiet_until:
-                    break
-    finally:
-        await consumer.stop()
-    return events
+    return [TierChanged.model_validate_json(record.value) for record in records]
+
+
+def _order(customer_id: str, order_id: str, occurred_at: datetime, amount: str) -> OrderEvent:
+    return OrderEvent(
+        event_id=f"e-{order_id}",
+        order_id=order_id,
+        customer_id=customer_id,
+        occurred_at=occurred_at,
+        amount=Decimal(amount),
+    )
+
+
+def _as_record(topic: str, event: OrderEvent | FeedbackEvent) -> Outgoing:
+    return (topic, event.customer_id.encode(), event.model_dump_json().encode(), [], None)
+
+
+def _watermarks(name: str, instant: datetime) -> list[Outgoing]:
+    value = Watermark(stream_time=instant).model_dump_json().encode()
+    return [
+        (f"{name}-{topic}", None, value, Watermark.headers(), partition)
+        for topic in ("orders", "feedback")
+        for partition in range(PARTITIONS)
+    ]
 
 
 @pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
@@ -101,61 +95,136 @@ def test_worker_emits_the_deterministic_tier_changed_sequence(
     events.sort(key=lambda event: event.occurred_at)
     final = boundary_at_or_before(events[-1].occurred_at, DAY) + timedelta(days=1)
     watermark = final + timedelta(microseconds=1)
-
     expected = LocalPipeline(default_policy(), PARTITIONS, DAY)
     for event in events:
         expected.feed(event)
     for partition in range(PARTITIONS):
         expected.watermark(partition, watermark)
 
-    env = _env(infra, unique_name, tmp_path, guarantee)
-    for name, value in env.items():
-        if name.startswith("TIERSTREAM_"):
-            monkeypatch.setenv(name, value)
-    assert (
-        main(
-            [
-                "replay",
-                str(orders),
-                "--feedback",
-                str(feedback),
-                "--watermark",
-                watermark.isoformat(),
-            ]
+    env = worker_env(infra, unique_name, tmp_path / "data", guarantee=guarantee)
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    prepare_topics(infra, unique_name, PARTITIONS)
+    replay = ["replay", str(orders), "--feedback", str(feedback)]
+    assert main([*replay, "--watermark", watermark.isoformat()]) == 0
+    log = tmp_path / "worker.log"
+    with running_worker(env, log):
+        received = _tier_changes(infra, unique_name, len(expected.emitted), 240)
+
+    assert len(received) == len(expected.emitted), log_tail(log)
+    assert _per_customer(received) == _per_customer(expected.emitted)
+
+
+def test_malformed_and_invalid_events_go_to_the_dead_letter_topic_and_the_rest_flows_on(
+    infra: Infra, unique_name: str, tmp_path: Path
+) -> None:
+    start = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    orders_topic = f"{unique_name}-orders"
+    good = [
+        _order(f"C{n}", f"O{n}", start + timedelta(hours=n), str(10 * (n + 1))) for n in range(6)
+    ]
+    not_json = b'{"event_id": "x", "amount": '
+    negative_amount = good[0].model_dump_json().replace('"10"', '"-5"').encode()
+    records: list[Outgoing] = [
+        _as_record(orders_topic, good[0]),
+        (orders_topic, b"C0", not_json, [], None),
+        *(_as_record(orders_topic, event) for event in good[1:3]),
+        (orders_topic, b"C1", negative_amount, [], None),
+        *(_as_record(orders_topic, event) for event in good[3:]),
+        *_watermarks(unique_name, start + timedelta(days=2)),
+    ]
+    env = worker_env(infra, unique_name, tmp_path / "data")
+    prepare_topics(infra, unique_name, PARTITIONS)
+    asyncio.run(produce(infra.kafka_bootstrap, records))
+    log = tmp_path / "worker.log"
+    with running_worker(env, log):
+        changes = _tier_changes(infra, unique_name, len(good), 120)
+        dead = asyncio.run(
+            read_records(infra.kafka_bootstrap, f"{unique_name}-dlq", expected=2, timeout=30)
         )
-        == 0
+
+    letters = sorted(
+        (DeadLetter.model_validate_json(record.value) for record in dead),
+        key=lambda letter: letter.error_type,
+    )
+    assert [letter.error_type for letter in letters] == ["json_invalid", "schema_invalid"]
+    assert letters[0].value == not_json
+    assert letters[1].value == negative_amount
+    assert "amount" in letters[1].reason
+    assert all(letter.topic == orders_topic and letter.offset >= 0 for letter in letters)
+    assert sorted(change.customer_id for change in changes) == [e.customer_id for e in good], (
+        log_tail(log)
     )
 
+
+def test_a_silent_customer_becomes_at_risk_by_stream_time_alone(
+    infra: Infra, unique_name: str, tmp_path: Path
+) -> None:
+    start = datetime(2025, 6, 2, 10, tzinfo=UTC)
+    silent = [
+        _order("SILENT", "S1", start, "500"),
+        _order("SILENT", "S2", start + timedelta(days=5), "500"),
+    ]
+    # Another customer keeps stream time moving; the silent one has no event after day 5.
+    busy = [
+        _order("BUSY", f"B{day}", start + timedelta(days=day, hours=1), "20")
+        for day in range(0, 60, 3)
+    ]
+    events = sorted([*silent, *busy], key=lambda event: event.occurred_at)
+    orders_topic = f"{unique_name}-orders"
+    prepare_topics(infra, unique_name, PARTITIONS)
     asyncio.run(
-        ensure_topics(infra.kafka_bootstrap, [f"{unique_name}-tier-changes"], PARTITIONS, 1)
-    )
-    log = (tmp_path / "worker.log").open("wb")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "worker"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        received = asyncio.run(
-            _read_tier_changes(
-                infra.kafka_bootstrap, f"{unique_name}-tier-changes", len(expected.emitted), 240
-            )
+        produce(
+            infra.kafka_bootstrap,
+            [
+                *(_as_record(orders_topic, event) for event in events),
+                *_watermarks(unique_name, start + timedelta(days=61)),
+            ],
         )
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
+    )
+    env = worker_env(infra, unique_name, tmp_path / "data")
+    log = tmp_path / "worker.log"
+    with running_worker(env, log):
+        changes = _tier_changes(infra, unique_name, 3, 120)
 
-    def per_customer(changes: list[TierChanged]) -> dict[str, list[str]]:
-        sequences: dict[str, list[str]] = defaultdict(list)
-        for change in changes:
-            sequences[change.customer_id].append(change.event_id)
-        return dict(sequences)
+    silent_changes = [change for change in changes if change.customer_id == "SILENT"]
+    assert silent_changes, log_tail(log)
+    assert silent_changes[0].current.risk is Risk.OK
+    became_at_risk = [c for c in silent_changes if c.current.risk is Risk.AT_RISK]
+    assert became_at_risk, [c.current for c in silent_changes]
+    # recency > max(30 days, 2 × 5-day gap): the first boundary after day 5 + 31 days.
+    assert became_at_risk[0].occurred_at == boundary_at_or_before(
+        start + timedelta(days=36), DAY
+    ) + timedelta(days=1)
 
-    assert len(received) == len(expected.emitted), (tmp_path / "worker.log").read_text()[-3000:]
-    assert per_customer(received) == per_customer(expected.emitted)
+
+def test_the_wall_clock_moves_stream_time_when_no_event_arrives(
+    infra: Infra, unique_name: str, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    # Overdue (recency > 30 days) a few seconds from now, by the wall clock alone.
+    last_purchase = now - timedelta(days=31) + timedelta(seconds=8)
+    events = [
+        _order("SILENT", "S1", last_purchase - timedelta(days=10), "300"),
+        _order("SILENT", "S2", last_purchase, "300"),
+    ]
+    orders_topic = f"{unique_name}-orders"
+    prepare_topics(infra, unique_name, PARTITIONS)
+    asyncio.run(
+        produce(infra.kafka_bootstrap, [_as_record(orders_topic, event) for event in events])
+    )
+    env = worker_env(
+        infra,
+        unique_name,
+        tmp_path / "data",
+        clock="wall",
+        epoch_seconds=1,
+        TIERSTREAM_CLOCK_LATENESS_SECONDS="0",
+        TIERSTREAM_CLOCK_TICK_SECONDS="0.5",
+    )
+    log = tmp_path / "worker.log"
+    with running_worker(env, log):
+        changes = _tier_changes(infra, unique_name, 2, 90)
+
+    assert [change.current.risk for change in changes] == [Risk.OK, Risk.AT_RISK], log_tail(log)
+    assert changes[1].occurred_at > last_purchase + timedelta(days=31)

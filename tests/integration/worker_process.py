@@ -1,0 +1,143 @@
+"""Run `tierstream worker` as a real subprocess against the test broker, and read its topics.
+
+Every test gets its own app id and topic names (from `unique_name`), so tests never share a
+consumer group, a changelog or an output topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+
+from tests.conftest import Infra
+
+REPO = Path(__file__).resolve().parents[2]
+DAY = 86_400
+
+
+def worker_env(
+    infra: Infra,
+    name: str,
+    data_dir: Path,
+    *,
+    partitions: int = 2,
+    guarantee: str = "exactly_once",
+    clock: str = "event",
+    epoch_seconds: int = DAY,
+    **extra: str,
+) -> dict[str, str]:
+    """TIERSTREAM_* variables for a worker (and replay) on fresh topics named after `name`."""
+    return {
+        "TIERSTREAM_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+        "TIERSTREAM_APP_ID": name,
+        "TIERSTREAM_TOPICS__ORDERS": f"{name}-orders",
+        "TIERSTREAM_TOPICS__FEEDBACK": f"{name}-feedback",
+        "TIERSTREAM_TOPICS__CUSTOMERS": f"{name}-customers",
+        "TIERSTREAM_TOPICS__TIER_CHANGES": f"{name}-tier-changes",
+        "TIERSTREAM_TOPICS__DEAD_LETTER": f"{name}-dlq",
+        "TIERSTREAM_TOPICS__PARTITIONS": str(partitions),
+        "TIERSTREAM_STORE": "memory://",
+        "TIERSTREAM_CLOCK": clock,
+        "TIERSTREAM_EPOCH_SECONDS": str(epoch_seconds),
+        "TIERSTREAM_PROCESSING_GUARANTEE": guarantee,
+        "TIERSTREAM_DATA_DIR": str(data_dir),
+        **extra,
+    }
+
+
+def prepare_topics(infra: Infra, name: str, partitions: int = 2) -> None:
+    """Create the external topics a test writes or reads, so that no reader subscribes to a
+    topic that does not exist yet (it would not see it until its next metadata refresh)."""
+    from streams.kafka_admin import ensure_topics
+
+    topics = [f"{name}-{suffix}" for suffix in ("orders", "feedback", "customers")]
+    topics += [f"{name}-tier-changes", f"{name}-dlq"]
+    asyncio.run(ensure_topics(infra.kafka_bootstrap, topics, partitions, 1))
+
+
+@contextmanager
+def running_worker(env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A `tierstream worker` subprocess, stopped with SIGTERM (then SIGKILL) on exit."""
+    with log_path.open("ab") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            cwd=REPO,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield worker
+        finally:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+                try:
+                    worker.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait(timeout=30)
+
+
+def log_tail(log_path: Path, characters: int = 3000) -> str:
+    """The end of a worker log, for assertion messages."""
+    return log_path.read_text(errors="replace")[-characters:] if log_path.exists() else ""
+
+
+async def read_records(
+    bootstrap: str,
+    topic: str,
+    *,
+    expected: int,
+    timeout: float,
+    linger: float = 3.0,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Committed records of `topic` from the start: stops `linger` seconds after `expected`
+    arrived (so that a surplus, a duplicate, would be seen) or at the timeout."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        quiet_until: float | None = None
+        while loop.time() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend(batch)
+            if len(records) >= expected:
+                quiet_until = quiet_until or loop.time() + linger
+                if loop.time() > quiet_until:
+                    break
+    finally:
+        await consumer.stop()
+    return records
+
+
+Outgoing = tuple[str, bytes | None, bytes, list[tuple[str, bytes]], int | None]
+
+
+async def produce(bootstrap: str, records: list[Outgoing]) -> None:
+    """Send (topic, key, value, headers, partition) records in order and wait until all are
+    written; partition None means by key, like any producer."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for topic, key, value, headers, partition in records:
+            await producer.send(topic, value, key=key, headers=headers, partition=partition)
+        await producer.flush()
+    finally:
+        await producer.stop()
