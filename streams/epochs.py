@@ -16,6 +16,14 @@ __all__ = ["EpochClock", "boundary_at_or_before"]
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def _iso(instant: datetime | None) -> str | None:
+    return None if instant is None else instant.isoformat()
+
+
+def _parse(text: object) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(str(text))
+
+
 def boundary_at_or_before(instant: datetime, epoch_seconds: int) -> datetime:
     """The latest boundary ≤ instant."""
     elapsed = int((instant - _UNIX_EPOCH).total_seconds() // epoch_seconds)
@@ -41,6 +49,27 @@ class EpochClock:
         if self.started_through is None:
             return None
         return self.started_through + timedelta(seconds=self.epoch_seconds)
+
+    def to_json(self) -> dict[str, object]:
+        """The clock as JSON-ready data (for the worker's progress checkpoint)."""
+        return {
+            "epoch_seconds": self.epoch_seconds,
+            "stream_time": _iso(self.stream_time),
+            "closed_through": _iso(self.closed_through),
+            "started_through": _iso(self.started_through),
+        }
+
+    @staticmethod
+    def from_json(data: dict[str, object]) -> EpochClock:
+        """Inverse of `to_json`."""
+        epoch_seconds = data["epoch_seconds"]
+        assert isinstance(epoch_seconds, int)
+        return EpochClock(
+            epoch_seconds,
+            _parse(data.get("stream_time")),
+            _parse(data.get("closed_through")),
+            _parse(data.get("started_through")),
+        )
 
     def advance(
         self, instant: datetime, max_boundaries: int = 10_000

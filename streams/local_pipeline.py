@@ -12,6 +12,15 @@ from datetime import datetime
 from schemas import Classification, FeedbackEvent, OrderEvent
 from schemas.tier_changed import TierChanged
 from streams.barrier import RankBarrier
+from streams.checkpoints import (
+    MeasuredRecord,
+    ProgressRecord,
+    RankedRecord,
+    marked_dirty,
+    measured_after_close,
+    restore_measurer,
+    restore_ranker,
+)
 from streams.measure_stage import ClosedEpoch, PartitionMeasurer
 from streams.rank_stage import PartitionRanker
 from tiering import CustomerState, Measurement, Policy
@@ -30,6 +39,11 @@ class LocalPipeline:
         self._barrier = RankBarrier(partitions)
         self._pending: dict[tuple[datetime, int], tuple[Measurement, ...]] = {}
         self.emitted: list[TierChanged] = []
+        self._policy = policy
+        # The checkpoint records the worker keeps in its tables, kept here the same way, so
+        # that `restart` exercises exactly what a restarted worker restores from.
+        self._measured: dict[str, MeasuredRecord] = {}
+        self._ranked: dict[str, RankedRecord] = {}
 
     def partition_of(self, customer_id: str) -> int:
         """Stable partition of a customer."""
@@ -39,9 +53,35 @@ class LocalPipeline:
         """One event, as its partition's agent would see it."""
         partition = self.partition_of(event.customer_id)
         states = self._states[partition]
-        self._closed(partition, self._measurers[partition].advance(event.occurred_at, states.get))
-        state, _ = self._measurers[partition].apply(states.get(event.customer_id), event)
+        measurer = self._measurers[partition]
+        self._closed(partition, measurer.advance(event.occurred_at, states.get))
+        state, _ = measurer.apply(states.get(event.customer_id), event)
         states[event.customer_id] = state
+        if measurer.is_dirty(event.customer_id):
+            customer = event.customer_id
+            self._measured[customer] = marked_dirty(partition, self._measured.get(customer))
+
+    def restart(self) -> None:
+        """Forget both stages' memory and rebuild it from the checkpoint records, as a worker
+        restarted after a crash does (pending measurements and summaries, which live in
+        Kafka topics, are kept)."""
+        for partition in range(self._partitions):
+            measurer = self._measurers[partition]
+            progress = ProgressRecord({}, measurer.clock)
+            self._measurers[partition] = restore_measurer(
+                partition,
+                self._policy,
+                ProgressRecord.from_json(progress.to_json()),
+                (
+                    (customer, MeasuredRecord.from_json(record.to_json()))
+                    for customer, record in self._measured.items()
+                ),
+            )
+            self._rankers[partition] = restore_ranker(
+                partition,
+                self._policy,
+                (RankedRecord.from_json(record.to_json()) for record in self._ranked.values()),
+            )
 
     def watermark(self, partition: int, instant: datetime) -> None:
         """A watermark control record (or the wall clock) reaching one partition."""
@@ -57,7 +97,10 @@ class LocalPipeline:
         for epoch in epochs:
             self._pending[(epoch.boundary, partition)] = epoch.measurements
             self._barrier.add(epoch.summary)
+            self._measured.update(measured_after_close(partition, epoch))
         for boundary, population in self._barrier.release():
             for ranked_partition, ranker in enumerate(self._rankers):
                 measurements = self._pending.pop((boundary, ranked_partition), ())
                 self.emitted.extend(ranker.rank(boundary, population, measurements))
+                for customer in ranker.touched:
+                    self._ranked[customer] = RankedRecord(ranked_partition, *ranker.entry(customer))

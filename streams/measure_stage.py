@@ -7,7 +7,7 @@ publishes what it returns. See docs/stream-design.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,6 +30,8 @@ class ClosedEpoch:
     boundary: datetime
     measurements: tuple[Measurement, ...]
     summary: RankSummary
+    # When each measured customer is next due (same order as `measurements`).
+    dues: tuple[datetime | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,36 @@ class PartitionMeasurer:
     def stream_time(self) -> datetime | None:
         """The latest instant this partition has seen."""
         return self._clock.stream_time
+
+    @property
+    def clock(self) -> EpochClock:
+        """Stream time and closed boundaries (checkpointed with the partition's progress)."""
+        return self._clock
+
+    def is_dirty(self, customer_id: str) -> bool:
+        """Whether the customer changed since the last closed boundary."""
+        return customer_id in self._dirty
+
+    @classmethod
+    def restored(
+        cls,
+        partition: int,
+        policy: Policy,
+        clock: EpochClock,
+        dirty: Iterable[str],
+        remembered: Iterable[tuple[Measurement, datetime | None]],
+        sketch_k: int = DEFAULT_SKETCH_K,
+    ) -> PartitionMeasurer:
+        """Rebuild a partition's bookkeeping from its checkpoint: the clock, the customers
+        changed since the last close, and each customer's last measurement and due instant.
+        """
+        measurer = cls(partition, policy, clock.epoch_seconds, sketch_k)
+        measurer._clock = clock
+        measurer._dirty.update(dirty)
+        for measurement, due in remembered:
+            measurer._remember(measurement)
+            measurer._due.schedule(measurement.customer_id, due)
+        return measurer
 
     def advance(self, instant: datetime, load: StateLoader) -> list[ClosedEpoch]:
         """Move stream time (an event's time, a watermark, or the wall clock) and close the
@@ -103,6 +135,7 @@ class PartitionMeasurer:
         customers = sorted(self._dirty.union(self._due.pop_due(boundary)))
         self._dirty.clear()
         measurements = []
+        dues = []
         for customer_id in customers:
             state = load(customer_id)
             if state is None:
@@ -110,7 +143,9 @@ class PartitionMeasurer:
             measurement = measure(state, self._policy, boundary)
             measurements.append(measurement)
             self._remember(measurement)
-            self._due.schedule(customer_id, next_due(state, self._policy, boundary))
+            due = next_due(state, self._policy, boundary)
+            dues.append(due)
+            self._due.schedule(customer_id, due)
         values = self._values.values()
         summary = summarize(
             self.partition,
@@ -123,4 +158,4 @@ class PartitionMeasurer:
             k=self._sketch_k,
             first_boundary=self._clock.first_boundary,
         )
-        return ClosedEpoch(boundary, tuple(measurements), summary)
+        return ClosedEpoch(boundary, tuple(measurements), summary, tuple(dues))

@@ -10,7 +10,7 @@ docs/stream-design.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,6 +47,38 @@ class PartitionRanker:
         self._current: dict[str, tuple[Classification, TierHold]] = {}
         self._hold_due = DueIndex()
         self._previous: tuple[datetime, Population] | None = None
+        # After a restore the previous population is gone: the next boundary re-evaluates
+        # every customer instead of sweeping the cut points (same result, one-off cost).
+        self._full_sweep = False
+        self.touched: set[str] = set()
+
+    @classmethod
+    def restored(
+        cls,
+        policy: Policy,
+        entries: Iterable[tuple[Measurement, Classification | None, TierHold]],
+        managers: ManagerLookup | None = None,
+    ) -> PartitionRanker:
+        """Rebuild from each customer's checkpoint (see `entry`)."""
+        ranker = cls(policy, managers)
+        for measurement, classification, hold in entries:
+            customer_id = measurement.customer_id
+            ranker._latest[customer_id] = measurement
+            if classification is not None:
+                ranker._current[customer_id] = (classification, hold)
+                ranker._hold_due.schedule(customer_id, ranker._hold_expiry(hold))
+        ranker._full_sweep = True
+        return ranker
+
+    def entry(self, customer_id: str) -> tuple[Measurement, Classification | None, TierHold]:
+        """What to checkpoint for a customer touched by the last `rank` call."""
+        classification, hold = self._current.get(customer_id, (None, TierHold()))
+        return self._latest[customer_id], classification, hold
+
+    def _hold_expiry(self, hold: TierHold) -> datetime | None:
+        if hold.below_since is None:
+            return None
+        return hold.below_since + timedelta(days=self._policy.hysteresis.downgrade_after_days)
 
     def classification(self, customer_id: str) -> Classification | None:
         """The customer's current classification, if it has one."""
@@ -61,8 +93,12 @@ class PartitionRanker:
             self._latest[measurement.customer_id] = measurement
         affected = {m.customer_id for m in measurements}
         affected.update(self._hold_due.pop_due(boundary))
-        if self._previous is not None:
+        if self._full_sweep:
+            affected.update(self._latest)
+            self._full_sweep = False
+        elif self._previous is not None:
             affected.update(self._cut_affected(self._previous, (boundary, population)))
+        self.touched = affected
         events = []
         for customer_id in sorted(affected):
             event = self._classify(customer_id, boundary, population)
@@ -80,13 +116,7 @@ class PartitionRanker:
         previous, hold = self._current.get(customer_id, (None, TierHold()))
         evaluation = classify_measurement(measurement, hold, population, self._policy)
         self._current[customer_id] = (evaluation.classification, evaluation.hold)
-        below_since = evaluation.hold.below_since
-        expiry = (
-            None
-            if below_since is None
-            else below_since + timedelta(days=self._policy.hysteresis.downgrade_after_days)
-        )
-        self._hold_due.schedule(customer_id, expiry)
+        self._hold_due.schedule(customer_id, self._hold_expiry(evaluation.hold))
         change = diff(previous, evaluation.classification, self._policy)
         if change is None:
             return None

@@ -23,9 +23,20 @@ from typing import Any
 import faust
 from faust.assignor import PartitionAssignor
 from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
 
 from schemas import FeedbackEvent, OrderEvent
+from schemas.dead_letter import DeadLetter
 from streams.barrier import RankBarrier
+from streams.checkpoints import (
+    MeasuredRecord,
+    ProgressRecord,
+    RankedRecord,
+    marked_dirty,
+    measured_after_close,
+    restore_measurer,
+    restore_ranker,
+)
 from streams.decode import RecordOrigin, decode
 from streams.headers import Watermark, cloudevent_headers, control_kind
 from streams.measure_stage import ClosedEpoch, PartitionMeasurer
@@ -35,6 +46,7 @@ from streams.rank_stage import PartitionRanker
 from streams.ranks import RankSummary, SketchPopulation
 from streams.settings import Clock, Settings
 from streams.topology import Topology
+from streams.transaction_gate import TransactionGate
 from tiering import CustomerState, Policy
 from tiering.measure import measurement_from_json, measurement_to_json
 
@@ -65,6 +77,7 @@ class _Partition:
     def __init__(self, measurer: PartitionMeasurer, inputs: tuple[str, str]) -> None:
         self.measurer = measurer
         self.merge: InputMerge[tuple[OrderEvent | FeedbackEvent, Any]] = InputMerge(inputs)
+        self.checkpoint: bytes | None = None
 
 
 class Worker:
@@ -108,15 +121,28 @@ class Worker:
         self.ranks_topic = self.app.topic(self.topology.ranks, **raw, internal=True)
         self.tier_changes = self.app.topic(settings.topics.tier_changes, **raw)
         self.dead_letters = self.app.topic(settings.topics.dead_letter, **raw)
-        self.states = self.app.Table(
-            "customer-state", partitions=partitions, key_type=bytes, value_type=bytes
-        )
+        table: dict[str, Any] = {"partitions": partitions, "key_type": bytes, "value_type": bytes}
+        self.states = self.app.Table("customer-state", **table)
+        # Everything else the stages remember (streams/checkpoints.py), so that a restarted
+        # worker resumes exactly where its last committed transaction left off.
+        self.progress = self.app.Table("progress", **table)
+        self.measured = self.app.Table("measured", **table)
+        self.ranked = self.app.Table("ranked", **table)
         self.barrier = RankBarrier(partitions)
         self._released: dict[datetime, SketchPopulation] = {}
         self._population_ready = asyncio.Condition()
         self._partitions: dict[int, _Partition] = {}
-        self._rankers: dict[int, PartitionRanker] = defaultdict(lambda: PartitionRanker(policy))
+        self._rankers: dict[int, PartitionRanker] = {}
+        self._ranked_through: dict[int, datetime] = {}
         self._pending: dict[int, list[Any]] = defaultdict(list)
+        self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
+        self._gate = (
+            TransactionGate(self.app) if settings.processing_guarantee == "exactly_once" else None
+        )
+        self._record_lock = self._gate.lock if self._gate is not None else asyncio.Lock()
+        self.app.on_partitions_assigned.connect(self._on_partitions_assigned)
+        self._rewind_ranks = asyncio.Event()
+        self._rewind_ranks.set()
         self.app.agent(self.inputs, name="measure")(self._measure_agent)
         self.app.agent(self.measurements, name="rank")(self._rank_agent)
         self.app.task(self._read_ranks)
@@ -156,13 +182,45 @@ class Worker:
             await producer.stop()
 
     def _partition(self, partition: int) -> _Partition:
-        if partition not in self._partitions:
-            topics = self.settings.topics
-            self._partitions[partition] = _Partition(
-                PartitionMeasurer(partition, self.policy, self.settings.epoch_seconds),
-                (topics.orders, topics.feedback),
+        """The partition's stage-1 bookkeeping, restored from the tables on first use."""
+        if partition in self._partitions:
+            return self._partitions[partition]
+        checkpoint = self.progress.get(str(partition).encode())
+        if checkpoint is None:
+            measurer = PartitionMeasurer(partition, self.policy, self.settings.epoch_seconds)
+            part = _Partition(measurer, self._input_topics)
+        else:
+            progress = ProgressRecord.from_json(checkpoint)
+            records = (
+                (key.decode(), MeasuredRecord.from_json(value))
+                for key, value in self.measured.items()
             )
-        return self._partitions[partition]
+            part = _Partition(
+                restore_measurer(partition, self.policy, progress, records), self._input_topics
+            )
+            for source, instant in progress.high_water.items():
+                part.merge.observe(source, instant)
+            part.checkpoint = checkpoint
+            log.info("partition %d restored at %s", partition, progress.clock.stream_time)
+        self._partitions[partition] = part
+        return part
+
+    def _save_progress(self, partition: int, part: _Partition) -> None:
+        checkpoint = ProgressRecord(part.merge.high_water, part.measurer.clock).to_json()
+        if checkpoint != part.checkpoint:
+            self.progress[str(partition).encode()] = checkpoint
+            part.checkpoint = checkpoint
+
+    async def _on_partitions_assigned(self, sender: Any, assigned: Any, **_: Any) -> None:
+        self._rewind_ranks.set()
+
+    async def _on_partitions_revoked(self, sender: Any, revoked: Any, **_: Any) -> None:
+        """Forget revoked partitions: their next owner restores them from the tables."""
+        for tp in revoked:
+            self._partitions.pop(tp.partition, None)
+            self._rankers.pop(tp.partition, None)
+            self._pending.pop(tp.partition, None)
+            self._ranked_through.pop(tp.partition, None)
 
     def _load(self, customer_id: str) -> CustomerState | None:
         raw = self.states.get(customer_id.encode())
@@ -171,39 +229,67 @@ class Worker:
     async def _measure_agent(self, stream: faust.StreamT[bytes]) -> None:
         manual = stream.noack()
         async for event in manual.events():
-            message = event.message
-            topic, partition = message.topic, message.partition
-            part = self._partition(partition)
-            if control_kind(message.headers) == "watermark":
+            self._install_gate()
+            async with self._record_lock:
+                await self._handle_input(manual, event)
+
+    async def _handle_input(self, manual: Any, event: Any) -> None:
+        message = event.message
+        topic, partition = message.topic, message.partition
+        part = self._partition(partition)
+        if control_kind(message.headers) == "watermark":
+            try:
                 mark = Watermark.model_validate_json(message.value)
-                if topic == self.topology.clock:
-                    # A wall-clock tick speaks for every input, and stream time moves first:
-                    # events older than the tick (less the allowed lateness) are late.
-                    for source in self._input_topics:
-                        part.merge.observe(source, mark.stream_time)
-                    await self._advance(partition, part.measurer, mark.stream_time)
-                else:
-                    part.merge.observe(topic, mark.stream_time)
+            except ValidationError:
+                await self._dead_letter(event, "control_invalid", "watermark is not valid JSON")
                 await manual.ack(event)
+                return
+            if topic == self.topology.clock:
+                # A wall-clock tick speaks for every input, and stream time moves first:
+                # events older than the tick (less the allowed lateness) are late.
+                for source in self._input_topics:
+                    part.merge.observe(source, mark.stream_time)
+                await self._advance(partition, part.measurer, mark.stream_time)
             else:
-                domain_event = await self._decode_or_dead_letter(event)
-                if domain_event is None:
-                    await manual.ack(event)
-                    continue
-                part.merge.offer(topic, domain_event.occurred_at, (domain_event, event))
-            for domain_event, source in part.merge.release():
-                await self._advance(partition, part.measurer, domain_event.occurred_at)
-                state, outcome = part.measurer.apply(
-                    self._load(domain_event.customer_id), domain_event
-                )
-                self.states[domain_event.customer_id.encode()] = state.to_json()
-                self.metrics.events_consumed.labels(
-                    topic=source.message.topic, outcome=outcome.value
-                ).inc()
-                await manual.ack(source)
-            merged = part.merge.merged_time
-            if merged is not None:
-                await self._advance(partition, part.measurer, merged)
+                part.merge.observe(topic, mark.stream_time)
+            await manual.ack(event)
+        else:
+            domain_event = await self._decode_or_dead_letter(event)
+            if domain_event is None:
+                await manual.ack(event)
+                return
+            part.merge.offer(topic, domain_event.occurred_at, (domain_event, event))
+        for domain_event, source in part.merge.release():
+            await self._advance(partition, part.measurer, domain_event.occurred_at)
+            self._apply(partition, part.measurer, domain_event, source.message.topic)
+            await manual.ack(source)
+        merged = part.merge.merged_time
+        if merged is not None:
+            await self._advance(partition, part.measurer, merged)
+        self._save_progress(partition, part)
+
+    def _apply(
+        self,
+        partition: int,
+        measurer: PartitionMeasurer,
+        domain_event: OrderEvent | FeedbackEvent,
+        topic: str,
+    ) -> None:
+        customer = domain_event.customer_id
+        was_dirty = measurer.is_dirty(customer)
+        state, outcome = measurer.apply(self._load(customer), domain_event)
+        self.states[customer.encode()] = state.to_json()
+        if not was_dirty and measurer.is_dirty(customer):
+            previous = self.measured.get(customer.encode())
+            record = marked_dirty(
+                partition, None if previous is None else MeasuredRecord.from_json(previous)
+            )
+            self.measured[customer.encode()] = record.to_json()
+        self.metrics.events_consumed.labels(topic=topic, outcome=outcome.value).inc()
+
+    def _install_gate(self) -> None:
+        if self._gate is not None:
+            self._gate.install()
 
     async def _advance(
         self, partition: int, measurer: PartitionMeasurer, instant: datetime
@@ -235,19 +321,35 @@ class Worker:
         if decoded.event is not None:
             return decoded.event
         assert decoded.dead_letter is not None
-        await self.dead_letters.send(
-            key=message.key,
-            value=decoded.dead_letter.model_dump_json().encode(),
-            partition=message.partition,
-        )
-        self.metrics.dead_letters.labels(
-            topic=topic, error_type=decoded.dead_letter.error_type
-        ).inc()
-        self.metrics.events_consumed.labels(topic=topic, outcome="invalid").inc()
+        await self._send_dead_letter(decoded.dead_letter, message)
         return None
+
+    async def _dead_letter(self, event: Any, error_type: str, reason: str) -> None:
+        message = event.message
+        letter = DeadLetter(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key_b64=DeadLetter.encode(message.key),
+            value_b64=DeadLetter.encode(message.value),
+            reason=reason,
+            error_type=error_type,
+            rejected_at=datetime.now(UTC),
+        )
+        await self._send_dead_letter(letter, message)
+
+    async def _send_dead_letter(self, letter: DeadLetter, message: Any) -> None:
+        await self.dead_letters.send(
+            key=message.key, value=letter.model_dump_json().encode(), partition=message.partition
+        )
+        topic = message.topic
+        self.metrics.dead_letters.labels(topic=topic, error_type=letter.error_type).inc()
+        self.metrics.events_consumed.labels(topic=topic, outcome="invalid").inc()
 
     async def _publish_closed(self, partition: int, epochs: list[ClosedEpoch]) -> None:
         for epoch in epochs:
+            for customer, record in measured_after_close(partition, epoch):
+                self.measured[customer.encode()] = record.to_json()
             boundary = epoch.boundary.isoformat()
             for measurement in epoch.measurements:
                 await self.measurements.send(
@@ -293,8 +395,14 @@ class Worker:
                 for p in range(self.settings.topics.partitions)
             ]
             consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
             while True:
+                if self._rewind_ranks.is_set():
+                    # A new assignment may bring partitions whose next boundary is older
+                    # than the populations kept in memory: rebuild them from the start.
+                    self._rewind_ranks.clear()
+                    self.barrier = RankBarrier(self.settings.topics.partitions)
+                    self._released.clear()
+                    await consumer.seek_to_beginning(*partitions)
                 batches = await consumer.getmany(timeout_ms=500)
                 summaries = [
                     RankSummary.model_validate_json(r.value) for rs in batches.values() for r in rs
@@ -331,28 +439,87 @@ class Worker:
                 )
                 continue
             boundary = datetime.fromisoformat(record["boundary"])
-            population = await self._population(boundary)
             pending = self._pending.pop(partition, [])
-            measurements = tuple(measurement for measurement, _ in pending)
-            for change in self._rankers[partition].rank(boundary, population, measurements):
-                await self.tier_changes.send(
-                    key=change.customer_id.encode(),
-                    value=change.model_dump_json().encode(),
-                    headers=cloudevent_headers(
-                        "io.tierstream.TierChanged.v1",
-                        change.event_id,
-                        change.occurred_at,
-                        change.customer_id,
-                    ),
-                    partition=partition,
-                )
-                for field in change.changes:
-                    self.metrics.tier_changes.labels(
-                        field=field.value, direction=change.direction.value
-                    ).inc()
-            for _, source in pending:
-                await manual.ack(source)
-            await manual.ack(event)
+            ranked_through = self._ranked_through_of(partition)
+            if ranked_through is not None and boundary <= ranked_through:
+                # Ranked before a restart, in a committed transaction with its TierChanged
+                # events: the committed offsets may lag behind it, the outputs do not.
+                for _, source in pending:
+                    await manual.ack(source)
+                await manual.ack(event)
+                continue
+            # Never wait at the barrier holding the gate: summaries become visible only
+            # when the transactions that carry them commit.
+            population = await self._population(boundary)
+            self._install_gate()
+            async with self._record_lock:
+                await self._rank_boundary(manual, event, partition, boundary, population, pending)
+
+    async def _rank_boundary(
+        self,
+        manual: Any,
+        event: Any,
+        partition: int,
+        boundary: datetime,
+        population: SketchPopulation,
+        pending: list[Any],
+    ) -> None:
+        ranker = self._ranker(partition)
+        measurements = tuple(measurement for measurement, _ in pending)
+        for change in ranker.rank(boundary, population, measurements):
+            await self.tier_changes.send(
+                key=change.customer_id.encode(),
+                value=change.model_dump_json().encode(),
+                headers=cloudevent_headers(
+                    "io.tierstream.TierChanged.v1",
+                    change.event_id,
+                    change.occurred_at,
+                    change.customer_id,
+                ),
+                partition=partition,
+            )
+            for field in change.changes:
+                self.metrics.tier_changes.labels(
+                    field=field.value, direction=change.direction.value
+                ).inc()
+        for customer in ranker.touched:
+            record = RankedRecord(partition, *ranker.entry(customer))
+            self.ranked[customer.encode()] = record.to_json()
+        self._ranked_through[partition] = boundary
+        self.progress[f"ranked-{partition}".encode()] = boundary.isoformat().encode()
+        self._forget_populations()
+        for _, source in pending:
+            await manual.ack(source)
+        await manual.ack(event)
+
+    def _ranker(self, partition: int) -> PartitionRanker:
+        """The partition's stage-2 bookkeeping, restored from the `ranked` table on first use."""
+        if partition not in self._rankers:
+            records = (RankedRecord.from_json(value) for value in self.ranked.values())
+            self._rankers[partition] = restore_ranker(partition, self.policy, records)
+        return self._rankers[partition]
+
+    def _ranked_through_of(self, partition: int) -> datetime | None:
+        """The last boundary this partition ranked, from the tables after a restart."""
+        if partition not in self._ranked_through:
+            checkpoint = self.progress.get(f"ranked-{partition}".encode())
+            if checkpoint is None:
+                return None
+            self._ranked_through[partition] = datetime.fromisoformat(checkpoint.decode())
+        return self._ranked_through[partition]
+
+    def _forget_populations(self) -> None:
+        """Drop populations that no assigned partition can ask for any more."""
+        assigned = {
+            tp.partition
+            for tp in self.app.assignor.assigned_actives()
+            if tp.topic == self.topology.measurements
+        }
+        if not assigned or not assigned <= self._ranked_through.keys():
+            return
+        oldest_needed = min(self._ranked_through[partition] for partition in assigned)
+        for boundary in [b for b in self._released if b < oldest_needed]:
+            del self._released[boundary]
 
 
 def create_worker(

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streams.settings import Settings
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -36,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from streams.kafka_admin import ensure_topics
 
     worker = create_worker(settings, policy)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Before Faust starts: its producer must see every co-partitioned topic with its full
     # partition count, or explicit-partition sends to internal topics fail.
     asyncio.run(
@@ -46,5 +53,31 @@ def run(args: argparse.Namespace) -> int:
             settings.topics.replication_factor,
         )
     )
-    faust.Worker(worker.app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
+    _discard_local_tables_after_a_crash(settings, worker.app.conf.tabledir)
+    try:
+        faust.Worker(worker.app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
+    finally:
+        _clean_shutdown_marker(settings).touch()
     return 0
+
+
+def _clean_shutdown_marker(settings: Settings) -> Path:
+    return settings.data_dir / f".{settings.app_id}-clean-shutdown"
+
+
+def _discard_local_tables_after_a_crash(settings: Settings, tabledir: Path) -> None:
+    """Under exactly_once, RocksDB holds table writes of transactions that a crash aborted
+    (Faust writes the local store at once, the changelog in the transaction). After an
+    unclean exit the local copy may be ahead of the committed changelog, so it is dropped
+    and the tables are rebuilt from their changelogs, which hold committed data only."""
+    marker = _clean_shutdown_marker(settings)
+    clean = marker.exists()
+    marker.unlink(missing_ok=True)
+    if clean or settings.processing_guarantee != "exactly_once":
+        return
+    if settings.store.startswith("rocksdb") and tabledir.exists():
+        print(
+            "tierstream worker: unclean shutdown; rebuilding tables from changelogs",
+            file=sys.stderr,
+        )
+        shutil.rmtree(tabledir)

@@ -49,10 +49,16 @@ def _per_customer(changes: list[TierChanged]) -> dict[str, list[str]]:
     return dict(sequences)
 
 
-def _tier_changes(infra: Infra, name: str, expected: int, timeout: float) -> list[TierChanged]:
+def _tier_changes(
+    infra: Infra, name: str, expected: int, timeout: float, linger: float = 3.0
+) -> list[TierChanged]:
     records = asyncio.run(
         read_records(
-            infra.kafka_bootstrap, f"{name}-tier-changes", expected=expected, timeout=timeout
+            infra.kafka_bootstrap,
+            f"{name}-tier-changes",
+            expected=expected,
+            timeout=timeout,
+            linger=linger,
         )
     )
     return [TierChanged.model_validate_json(record.value) for record in records]
@@ -81,11 +87,11 @@ def _watermarks(name: str, instant: datetime) -> list[Outgoing]:
     ]
 
 
-@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
-def test_worker_emits_the_deterministic_tier_changed_sequence(
-    infra: Infra, unique_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, guarantee: str
-) -> None:
-    generated = generate_history(150, 1_500, seed=8, span_days=500)
+def _history(
+    tmp_path: Path, customers: int, orders_count: int, partitions: int, seed: int = 8
+) -> tuple[Path, Path, datetime, LocalPipeline]:
+    """A generated history as CSV files, its final watermark, and what the stages emit on it."""
+    generated = generate_history(customers, orders_count, seed=seed, span_days=500)
     orders = write_csv(tmp_path / "orders.csv", ORDER_HEADER, generated.orders)
     feedback = write_csv(tmp_path / "feedback.csv", FEEDBACK_HEADER, generated.feedback)
     events: list[OrderEvent | FeedbackEvent] = [
@@ -95,23 +101,77 @@ def test_worker_emits_the_deterministic_tier_changed_sequence(
     events.sort(key=lambda event: event.occurred_at)
     final = boundary_at_or_before(events[-1].occurred_at, DAY) + timedelta(days=1)
     watermark = final + timedelta(microseconds=1)
-    expected = LocalPipeline(default_policy(), PARTITIONS, DAY)
+    expected = LocalPipeline(default_policy(), partitions, DAY)
     for event in events:
         expected.feed(event)
-    for partition in range(PARTITIONS):
+    for partition in range(partitions):
         expected.watermark(partition, watermark)
+    return orders, feedback, watermark, expected
 
-    env = worker_env(infra, unique_name, tmp_path / "data", guarantee=guarantee)
+
+def _replay(
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    orders: Path,
+    feedback: Path,
+    watermark: datetime,
+) -> None:
     for variable, value in env.items():
         monkeypatch.setenv(variable, value)
-    prepare_topics(infra, unique_name, PARTITIONS)
     replay = ["replay", str(orders), "--feedback", str(feedback)]
     assert main([*replay, "--watermark", watermark.isoformat()]) == 0
+
+
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
+def test_worker_emits_the_deterministic_tier_changed_sequence(
+    infra: Infra, unique_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, guarantee: str
+) -> None:
+    orders, feedback, watermark, expected = _history(tmp_path, 150, 1_500, PARTITIONS)
+    env = worker_env(infra, unique_name, tmp_path / "data", guarantee=guarantee)
+    prepare_topics(infra, unique_name, PARTITIONS)
+    _replay(monkeypatch, env, orders, feedback, watermark)
     log = tmp_path / "worker.log"
     with running_worker(env, log):
         received = _tier_changes(infra, unique_name, len(expected.emitted), 240)
 
     assert len(received) == len(expected.emitted), log_tail(log)
+    assert _per_customer(received) == _per_customer(expected.emitted)
+
+
+def test_a_worker_killed_with_sigkill_resumes_without_losing_or_repeating_a_tier_change(
+    infra: Infra, unique_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orders, feedback, watermark, expected = _history(tmp_path, 300, 4_000, PARTITIONS, seed=5)
+    env = worker_env(infra, unique_name, tmp_path / "data", TIERSTREAM_STORE="rocksdb://")
+    prepare_topics(infra, unique_name, PARTITIONS)
+    _replay(monkeypatch, env, orders, feedback, watermark)
+    log = tmp_path / "worker.log"
+    with running_worker(env, log) as worker:
+        partial = _tier_changes(infra, unique_name, len(expected.emitted) // 4, 180, linger=0.0)
+        worker.kill()
+        worker.wait(timeout=30)
+    assert 0 < len(partial) < len(expected.emitted), "the kill must land mid-stream"
+    with running_worker(env, log):
+        received = _tier_changes(infra, unique_name, len(expected.emitted), 240)
+
+    assert len(received) == len(expected.emitted), log_tail(log)
+    assert _per_customer(received) == _per_customer(expected.emitted)
+
+
+def test_two_workers_split_the_partitions_and_emit_what_one_does(
+    infra: Infra, unique_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    partitions = 4
+    orders, feedback, watermark, expected = _history(tmp_path, 200, 2_500, partitions, seed=6)
+    env = worker_env(infra, unique_name, tmp_path / "data", partitions=partitions)
+    prepare_topics(infra, unique_name, partitions)
+    _replay(monkeypatch, env, orders, feedback, watermark)
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    second_env = {**env, "TIERSTREAM_DATA_DIR": str(tmp_path / "data-2")}
+    with running_worker(env, first_log), running_worker(second_env, second_log):
+        received = _tier_changes(infra, unique_name, len(expected.emitted), 240)
+
+    assert len(received) == len(expected.emitted), log_tail(first_log) + log_tail(second_log)
     assert _per_customer(received) == _per_customer(expected.emitted)
 
 

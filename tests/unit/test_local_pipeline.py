@@ -100,6 +100,22 @@ def test_replaying_the_same_history_in_another_interleaving_emits_the_same_event
     assert len(first.emitted) > len(history) / 20
 
 
+def test_restoring_both_stages_from_their_checkpoints_changes_no_event(
+    history: list[OrderEvent | FeedbackEvent],
+) -> None:
+    uninterrupted, final = _run(history, "round-robin")
+    restarted = LocalPipeline(POLICY, PARTITIONS, DAY_SECONDS)
+    restart_at = {len(history) // 5, len(history) // 2, 4 * len(history) // 5}
+    for position, event in enumerate(history):
+        if position in restart_at:
+            restarted.restart()
+        restarted.feed(event)
+    for partition in range(PARTITIONS):
+        restarted.watermark(partition, final + timedelta(microseconds=1))
+
+    assert [e.event_id for e in restarted.emitted] == [e.event_id for e in uninterrupted.emitted]
+
+
 def _counted(classification: Classification) -> tuple[object, ...]:
     return tuple(getattr(classification, field.value) for field in POLICY.counted_changes)
 

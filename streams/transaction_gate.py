@@ -1,0 +1,90 @@
+"""Make Faust's exactly_once transactions hold whole records, table writes included.
+
+faust-streaming 0.15.3 writes table changes through a producer buffer (`send_soon`) that a
+background task drains, and commits a transaction without draining it first (the flush added
+by faust-streaming PR #273 is on the at-least-once path only). A table write can therefore
+land in the transaction *after* the one that holds the output and the offset it belongs to;
+a SIGKILL between the two commits leaves the output committed and the table rolled back, and
+the restarted worker emits the output again. The worker's restart test caught exactly that.
+
+The gate closes the hole from outside Faust: agents process each record while holding the
+gate's lock, and every transaction commit first takes the lock (so it falls between records)
+and waits until the buffer is empty and no buffered send is in flight. It also makes sends to
+topics the app does not consume transactional (see `install`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from faust.transport.producer import ProducerBuffer
+
+__all__ = ["TransactionGate"]
+
+_IN_FLIGHT = "_tierstream_in_flight"
+
+
+def _count_in_flight_sends() -> None:
+    """Patch ProducerBuffer once so that a send taken off the queue but not yet handed to the
+    Kafka client is visible (the queue alone looks empty then)."""
+    if getattr(ProducerBuffer, "_tierstream_counted", False):
+        return
+    original = ProducerBuffer._send_pending
+
+    async def send_pending(self: ProducerBuffer, fut: Any) -> None:
+        setattr(self, _IN_FLIGHT, getattr(self, _IN_FLIGHT, 0) + 1)
+        try:
+            await original(self, fut)
+        finally:
+            setattr(self, _IN_FLIGHT, getattr(self, _IN_FLIGHT) - 1)
+
+    ProducerBuffer._send_pending = send_pending  # type: ignore[method-assign]
+    ProducerBuffer._tierstream_counted = True  # type: ignore[attr-defined]
+
+
+class TransactionGate:
+    """A lock shared by the agents and the transaction commit of one Faust app."""
+
+    def __init__(self, app: Any) -> None:
+        _count_in_flight_sends()  # before the app starts its buffer task
+        self._app = app
+        self.lock = asyncio.Lock()
+        self._installed = False
+
+    def install(self) -> None:
+        """Wrap the app's transaction commit (once the consumer exists; idempotent)."""
+        if self._installed:
+            return
+        transactions = self._app.consumer.transactions
+        original_commit = transactions.commit
+
+        async def commit(offsets: Any, start_new_transaction: bool = True) -> bool:
+            async with self.lock:
+                await self._drained()
+                result: bool = await original_commit(
+                    offsets, start_new_transaction=start_new_transaction
+                )
+                return result
+
+        transactions.commit = commit
+
+        # The transaction of a send is chosen from the destination partition, which Faust
+        # looks up in the *consumer's* metadata: for a topic the app writes but does not
+        # read (tier-changes, the DLQ, rank summaries) it finds none and sends outside any
+        # transaction. Every send of the worker names its partition, so trust it.
+        consumer = self._app.consumer
+        original_key_partition = consumer.key_partition
+
+        def key_partition(topic: str, key: bytes | None, partition: int | None = None) -> Any:
+            if partition is not None:
+                return partition
+            return original_key_partition(topic, key, partition)
+
+        consumer.key_partition = key_partition
+        self._installed = True
+
+    async def _drained(self) -> None:
+        buffer = self._app.producer.buffer
+        while buffer.size or getattr(buffer, _IN_FLIGHT, 0):
+            await asyncio.sleep(0.001)
