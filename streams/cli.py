@@ -20,6 +20,9 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("score", "streams.commands.score"),
     ("replay", "streams.commands.replay"),
     ("policy", "streams.commands.policy"),
+    ("notifier", "streams.commands.notifier"),
+    ("tier", "streams.commands.tier"),
+    ("alerts", "streams.commands.alerts"),
 )
 
 
