@@ -242,20 +242,25 @@ class Notifier:
     # -- the process ------------------------------------------------------------------------------
 
     async def _start_profiles(self) -> tuple[AIOKafkaConsumer, asyncio.Task[None]]:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka import AIOKafkaConsumer
 
+        # No group: every replica needs every profile, from the beginning.
         consumer = AIOKafkaConsumer(
+            self.profiles.topic,
             bootstrap_servers=self.settings.kafka.bootstrap,
+            group_id=None,
             enable_auto_commit=False,
+            auto_offset_reset="earliest",
             isolation_level="read_committed",
             **_security(self.settings),
         )
         await consumer.start()
-        await consumer.topics()  # fills the metadata partitions_for_topic reads
-        numbers = consumer.partitions_for_topic(self.profiles.topic) or set()
-        consumer.assign([TopicPartition(self.profiles.topic, n) for n in sorted(numbers)])
-        if numbers:
-            await self.profiles.load(consumer)
+        deadline = asyncio.get_running_loop().time() + 30
+        while not consumer.assignment():
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"no partitions of {self.profiles.topic} assigned within 30s")
+            await asyncio.sleep(0.05)
+        await self.profiles.load(consumer)
         return consumer, asyncio.create_task(self.profiles.follow(consumer))
 
     async def run(self, stop: asyncio.Event) -> None:
