@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +49,13 @@ def free_port() -> int:
 
 @dataclass
 class WebhookSink:
-    """Records signed alert POSTs; `fail_every` > 0 answers 503 to every n-th request."""
+    """Records signed alert POSTs. `fail_every` > 0 answers 503 to every n-th request;
+    `fail_first_try` answers 503 to the first request of every idempotency key (so exactly
+    half of all requests fail, whatever the interleaving of concurrent senders)."""
 
     fail_every: int = 0
+    fail_first_try: bool = False
+    tried: set[str] = field(default_factory=set)
     delay: float = 0.0
     requests: int = 0
     bad_signatures: int = 0
@@ -75,6 +79,10 @@ class WebhookSink:
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.fail_every and self.requests % self.fail_every == 0:
+            return web.Response(status=503)
+        key = headers.get("Idempotency-Key", "")
+        if self.fail_first_try and key not in self.tried:
+            self.tried.add(key)
             return web.Response(status=503)
         self.raw.append((body, headers))
         self.accepted.append(json.loads(body))
@@ -109,7 +117,7 @@ class _MailHandler:
         self.messages: list[Any] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         return "250 OK"
 
 
