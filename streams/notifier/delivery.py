@@ -16,7 +16,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -84,7 +84,7 @@ class PendingAlert:
     alert: Alert
     recipient: Recipient
     consumed_at: float
-    partition: int = 0
+    partition: Hashable = 0
     offset: int = 0
 
 

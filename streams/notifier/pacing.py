@@ -10,9 +10,10 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
-__all__ = ["Backoff", "TokenBucket"]
+__all__ = ["Backoff", "OffsetTracker", "TokenBucket", "plan_messages"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +64,59 @@ class TokenBucket:
         """Whether the bucket is back at capacity (a manager idle long enough to forget)."""
         self._refill(now)
         return self.tokens >= self.capacity
+
+
+def plan_messages(queued: int, bucket: TokenBucket, now: float, digest_max: int) -> list[int]:
+    """Sizes of the messages to send now for a manager with `queued` alerts waiting.
+
+    Each message takes a token. While the bucket can cover the rest of the queue one by one,
+    alerts go alone; once it cannot, everything left (up to `digest_max`) goes as one digest,
+    so a burst costs a manager one message instead of a flood.
+    """
+    sizes: list[int] = []
+    while queued > 0 and bucket.try_take(now):
+        size = 1 if queued - 1 <= bucket.tokens else min(queued, digest_max)
+        sizes.append(size)
+        queued -= size
+    return sizes
+
+
+class OffsetTracker:
+    """Which offset each partition may commit: never past a record still being worked on.
+
+    `consumed` records that everything up to an offset was read; `hold` marks a record whose
+    alert is not delivered yet; `release` marks it done. `safe()` gives, per partition, the
+    lowest held offset, or the next offset to read when nothing is held.
+    """
+
+    def __init__(self) -> None:
+        self._next: dict[Hashable, int] = {}
+        self._held: dict[Hashable, set[int]] = {}
+
+    def consumed(self, partition: Hashable, offset: int) -> None:
+        """The record at `offset` was read."""
+        self._next[partition] = max(self._next.get(partition, 0), offset + 1)
+
+    def hold(self, partition: Hashable, offset: int) -> None:
+        """The record at `offset` has an alert on its way."""
+        self._held.setdefault(partition, set()).add(offset)
+
+    def release(self, partition: Hashable, offset: int) -> None:
+        """The alert of the record at `offset` was delivered or parked."""
+        self._held.get(partition, set()).discard(offset)
+
+    def forget(self, partition: Hashable) -> None:
+        """The partition was taken away (rebalance): its next owner re-reads what was held."""
+        self._next.pop(partition, None)
+        self._held.pop(partition, None)
+
+    def held(self) -> int:
+        """Records with an alert on its way, over all partitions."""
+        return sum(len(offsets) for offsets in self._held.values())
+
+    def safe(self) -> dict[Hashable, int]:
+        """Per partition, the offset to commit (what a restart must re-read from)."""
+        return {
+            partition: min(self._held[partition]) if self._held.get(partition) else position
+            for partition, position in self._next.items()
+        }

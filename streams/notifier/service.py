@@ -25,7 +25,7 @@ from streams.metrics import NotifierMetrics
 from streams.notifier.channels import Channel, EmailChannel, WebhookChannel
 from streams.notifier.delivery import Clock, Deliverer, PendingAlert, RedisStreams, SystemClock
 from streams.notifier.keys import Keys, connect
-from streams.notifier.pacing import Backoff, TokenBucket
+from streams.notifier.pacing import Backoff, OffsetTracker, TokenBucket, plan_messages
 from streams.notifier.profiles import ProfileDirectory
 from streams.notifier.read_model import ReadModel
 from streams.notifier.routing import Recipient, RouteSource, route
@@ -89,9 +89,8 @@ class Notifier:
         )
         self._queues: dict[str, list[PendingAlert]] = defaultdict(list)
         self._buckets: dict[str, TokenBucket] = {}
-        self._outstanding: dict[TopicPartition, set[int]] = defaultdict(set)
-        self._positions: dict[TopicPartition, int] = {}
-        self._committed: dict[TopicPartition, int] = {}
+        self._offsets = OffsetTracker()
+        self._committed: dict[Any, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._last_loop = -math.inf
 
@@ -140,9 +139,9 @@ class Notifier:
                     await self.deliverer.mark(channel.name, [alert.event_id])
             return
         self._queues[recipient.manager_id].append(
-            PendingAlert(alert, recipient, self.clock.monotonic(), tp.partition, record.offset)
+            PendingAlert(alert, recipient, self.clock.monotonic(), tp, record.offset)
         )
-        self._outstanding[tp].add(record.offset)
+        self._offsets.hold(tp, record.offset)
 
     # -- flushing the queues --------------------------------------------------------------------
 
@@ -153,9 +152,7 @@ class Notifier:
             manager_id, TokenBucket(config.burst, config.rate_per_minute / 60)
         )
         messages: list[list[PendingAlert]] = []
-        while queue and bucket.try_take(now):
-            # Alone while the bucket can cover the whole queue one by one; else one digest.
-            size = 1 if len(queue) - 1 <= bucket.tokens else config.digest_max
+        for size in plan_messages(len(queue), bucket, now, config.digest_max):
             messages.append(queue[:size])
             del queue[:size]
         if not queue:
@@ -169,12 +166,7 @@ class Notifier:
                 *(self.deliverer.deliver(channel, items, recipient) for channel in self.channels)
             )
             for item in items:
-                self._done(item)
-
-    def _done(self, item: PendingAlert) -> None:
-        for tp in list(self._outstanding):
-            if tp.partition == item.partition:
-                self._outstanding[tp].discard(item.offset)
+                self._offsets.release(item.partition, item.offset)
 
     async def flush(self) -> None:
         """Send what the rate limits allow now, concurrently across managers."""
@@ -200,20 +192,12 @@ class Notifier:
 
     # -- offsets --------------------------------------------------------------------------------
 
-    def safe_offsets(self) -> dict[TopicPartition, int]:
-        """Per partition, the first offset not yet done (what a restart must re-read from)."""
-        offsets = {}
-        for tp, position in self._positions.items():
-            outstanding = self._outstanding.get(tp)
-            offsets[tp] = min(outstanding) if outstanding else position
-        return offsets
-
     async def commit(self, only: set[TopicPartition] | None = None) -> None:
-        """Commit the safe offsets that moved since the last commit."""
+        """Commit the safe offsets (see OffsetTracker) that moved since the last commit."""
         assert self._consumer is not None
         offsets = {
             tp: offset
-            for tp, offset in self.safe_offsets().items()
+            for tp, offset in self._offsets.safe().items()
             if (only is None or tp in only) and self._committed.get(tp) != offset
         }
         if offsets:
@@ -227,16 +211,14 @@ class Notifier:
                 await self.commit(only=set(revoked))
             except Exception:  # the new owner then just re-reads from an older offset
                 log.warning("commit before rebalance failed; the next owner re-reads more")
-        partitions = {tp.partition for tp in revoked}
         for manager_id in list(self._queues):
-            kept = [i for i in self._queues[manager_id] if i.partition not in partitions]
+            kept = [i for i in self._queues[manager_id] if i.partition not in revoked]
             if kept:
                 self._queues[manager_id] = kept
             else:
                 del self._queues[manager_id]
         for tp in revoked:
-            self._outstanding.pop(tp, None)
-            self._positions.pop(tp, None)
+            self._offsets.forget(tp)
             self._committed.pop(tp, None)
 
     # -- the process ------------------------------------------------------------------------------
@@ -310,9 +292,8 @@ class Notifier:
         try:
             while not stop.is_set():
                 self._last_loop = self.clock.monotonic()
-                pending = sum(len(queue) for queue in self._queues.values())
                 batch = {}
-                if pending < settings.notifier.max_pending:
+                if self._offsets.held() < settings.notifier.max_pending:
                     batch = await consumer.getmany(
                         timeout_ms=self._poll_timeout_ms(), max_records=500
                     )
@@ -321,7 +302,7 @@ class Notifier:
                 for tp, records in batch.items():
                     for record in records:
                         await self.handle(tp, record)
-                        self._positions[tp] = record.offset + 1
+                        self._offsets.consumed(tp, record.offset)
                 await self.flush()
                 await self.commit()
         finally:
