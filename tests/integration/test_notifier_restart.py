@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as redis
@@ -38,7 +39,7 @@ def _expected_manager(customer: str) -> str:
 
 
 async def _stream_ids(client: redis.Redis, key: str) -> list[str]:
-    entries = await client.xrange(key)
+    entries: Any = await client.xrange(key)
     return [json.loads(fields[b"alert"])["event_id"] for _, fields in entries]
 
 

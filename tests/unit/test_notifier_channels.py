@@ -9,7 +9,7 @@ from pydantic import SecretStr
 
 from schemas import Tier
 from streams.notifier.channels import EmailChannel, WebhookChannel
-from streams.notifier.render import render
+from streams.notifier.render import Message, render
 from streams.notifier.routing import Recipient, RouteSource
 from streams.notifier.rules import decide
 from streams.notifier.signing import verify_signature
@@ -20,7 +20,7 @@ from tiering.policy import default_policy
 RECIPIENT = Recipient("m-1", "Ada", "ada@example.com", None, RouteSource.PROFILE)
 
 
-def _message():  # type: ignore[no-untyped-def]
+def _message() -> Message:
     alert = decide(
         tier_changed("c-1", classification(Tier.B), classification(Tier.A)), default_policy()
     )

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import Lifecycle, Risk, Tier
+from schemas import Classification, Lifecycle, Risk, Tier
 from schemas.profile import AccountManager
 from streams.notifier.routing import RouteSource, route
 from streams.notifier.rules import Trigger, decide
 from streams.notifier.testing import classification, tier_changed
-from tiering.policy import AlertPolicy, default_policy
+from tiering.policy import AlertPolicy, Policy, default_policy
 
 POLICY = default_policy()
 
 
-def _triggers(previous, current, *, complaint: bool = False, policy=POLICY):  # type: ignore[no-untyped-def]
+def _triggers(
+    previous: Classification | None,
+    current: Classification,
+    *,
+    complaint: bool = False,
+    policy: Policy = POLICY,
+) -> tuple[Trigger, ...] | None:
     alert = decide(tier_changed("c-1", previous, current, complaint=complaint), policy)
     return None if alert is None else alert.triggers
 
