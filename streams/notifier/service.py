@@ -263,7 +263,12 @@ class Notifier:
             settings.topics.replication_factor,
         )
         await _ensure_compacted(settings, settings.topics.customers)
-        runner = web.AppRunner(build_app(self.redis, self.keys, self.registry, self.healthy))
+        # No access log: SSE URLs carry a manager id. Open SSE streams get 5 s to close.
+        runner = web.AppRunner(
+            build_app(self.redis, self.keys, self.registry, self.healthy),
+            access_log=None,
+            shutdown_timeout=5.0,
+        )
         await runner.setup()
         site = web.TCPSite(runner, settings.notifier.host, settings.notifier.port)
         await site.start()
