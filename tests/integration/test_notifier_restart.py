@@ -57,7 +57,7 @@ async def test_each_alert_reaches_its_manager_once_across_a_kill_and_restart(
     await produce(infra, topics[0], event_records(events.events))
     manager_of = {e.event_id: _expected_manager(e.customer_id) for e in events.events}
 
-    sink = WebhookSink(delay=0.08)
+    sink = WebhookSink(delay=0.3)
     url = await sink.start()
     env = notifier_env(
         infra,
