@@ -282,3 +282,38 @@ async def test_undeliverable_alerts_are_parked_and_replayed(
         assert "0 parked deliveries" in capsys.readouterr().err
     finally:
         await sink.close()
+
+
+async def test_a_burst_for_one_manager_arrives_as_a_digest(
+    infra: Infra, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topics = await create_topics(infra, unique_name, partitions=1)
+    customers = [f"c-{n}" for n in range(8)]
+    events = history(customers)
+    await produce(infra, topics[0], event_records(events.events))
+    sink = WebhookSink()
+    url = await sink.start()
+    try:
+        env = notifier_env(
+            infra,
+            unique_name,
+            topics,
+            default_owner="owner",
+            webhook__url=url,
+            webhook__secret=SECRET,
+            burst="1",
+            rate_per_minute="60",
+        )
+        async with running_notifier(env, monkeypatch) as notifier:
+            await wait_until(
+                lambda: set(sink.deliveries()) >= events.alerting, 30, "every alert delivered"
+            )
+            pending = notifier.registry.get_sample_value("tierstream_notifier_pending_alerts")
+    finally:
+        await sink.close()
+    assert sink.deliveries() == dict.fromkeys(events.alerting, 1)
+    # The alerts were all queued at once, and a one-token bucket does not send them one by one.
+    assert len(sink.accepted) < len(events.alerting)
+    digests = [body for body in sink.accepted if body["type"] == "tierstream.alert_digest"]
+    assert digests and all(body["count"] == len(body["alerts"]) > 1 for body in digests)
+    assert pending == 0
