@@ -25,6 +25,7 @@ async def _run(action: str) -> int:
     from streams.notifier.delivery import Deliverer, SystemClock
     from streams.notifier.keys import Keys, connect
     from streams.notifier.pacing import Backoff
+    from streams.notifier.routing import Recipient, RouteSource
     from streams.notifier.service import build_channels
     from streams.settings import load_settings
 
@@ -52,7 +53,18 @@ async def _run(action: str) -> int:
             return 0
         channels = build_channels(settings, clock)
         try:
-            resent, failing = await deliverer.replay(channels)
+            fallback = (
+                Recipient(
+                    config.default_owner,
+                    None,
+                    config.default_owner_email,
+                    None,
+                    RouteSource.DEFAULT,
+                )
+                if config.default_owner
+                else None
+            )
+            resent, failing = await deliverer.replay(channels, fallback)
         finally:
             for channel in channels:
                 await channel.close()

@@ -27,7 +27,7 @@ from streams.notifier.exceptions import DeliveryError, PermanentDeliveryError
 from streams.notifier.keys import Keys, text
 from streams.notifier.pacing import Backoff
 from streams.notifier.render import alert_payload, render
-from streams.notifier.routing import Recipient, RouteSource
+from streams.notifier.routing import UNROUTED, Recipient, RouteSource
 from streams.notifier.rules import Alert
 
 if TYPE_CHECKING:
@@ -236,11 +236,14 @@ class Deliverer:
             )
         return result
 
-    async def replay(self, channels: Sequence[Channel]) -> tuple[int, int]:
+    async def replay(
+        self, channels: Sequence[Channel], fallback: Recipient | None = None
+    ) -> tuple[int, int]:
         """Resend every parked message on its channel; returns (resent, still failing).
 
         A resent entry leaves the parked stream; one that fails again stays, with the
-        new error appended, for the next replay.
+        new error appended, for the next replay. Alerts parked as unroutable go to
+        `fallback` (the default owner configured now), or stay parked without one.
         """
         by_name = {channel.name: channel for channel in channels}
         resent = failing = 0
@@ -253,6 +256,11 @@ class Deliverer:
                 continue
             alerts = [Alert.model_validate(item) for item in json.loads(fields["alerts"])]
             recipient = _recipient_from_json(fields["recipient"])
+            if recipient.manager_id == UNROUTED:
+                if fallback is None:
+                    failing += 1
+                    continue
+                recipient = fallback
             error, attempts = await self._send_with_retries(channel, alerts, recipient)
             if error is None:
                 await self._client.xdel(self._keys.parked, entry_id)

@@ -8,7 +8,11 @@ from enum import StrEnum
 
 from schemas.profile import AccountManager
 
-__all__ = ["Recipient", "RouteSource", "route"]
+__all__ = ["UNROUTED", "Recipient", "RouteSource", "route"]
+
+
+# Manager id of the placeholder recipient that unroutable alerts are parked with.
+UNROUTED = "unrouted"
 
 
 class RouteSource(StrEnum):

@@ -28,7 +28,7 @@ from streams.notifier.keys import Keys, connect
 from streams.notifier.pacing import Backoff, OffsetTracker, TokenBucket, plan_messages
 from streams.notifier.profiles import ProfileDirectory
 from streams.notifier.read_model import ReadModel
-from streams.notifier.routing import Recipient, RouteSource, route
+from streams.notifier.routing import UNROUTED, Recipient, RouteSource, route
 from streams.notifier.rules import decide
 from streams.settings import Settings
 from tiering.policy import Policy
@@ -132,7 +132,7 @@ class Notifier:
         if not self.channels:
             return
         if recipient is None:
-            placeholder = Recipient("unrouted", None, None, None, RouteSource.DEFAULT)
+            placeholder = Recipient(UNROUTED, None, None, None, RouteSource.DEFAULT)
             for channel in self.channels:
                 if not await self.deliverer.marked(channel.name, [alert.event_id]):
                     await self.deliverer.park(channel.name, [alert], placeholder, _UNROUTED, 0)

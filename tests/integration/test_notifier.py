@@ -317,3 +317,29 @@ async def test_a_burst_for_one_manager_arrives_as_a_digest(
     digests = [body for body in sink.accepted if body["type"] == "tierstream.alert_digest"]
     assert digests and all(body["count"] == len(body["alerts"]) > 1 for body in digests)
     assert pending == 0
+
+
+async def test_an_unroutable_alert_is_parked_and_replayed_to_the_default_owner(
+    infra: Infra, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topics = await create_topics(infra, unique_name)
+    event = tier_changed("c-4", classification(Tier.C), classification(Tier.B))
+    await produce(infra, topics[0], event_records([event]))
+    sink = WebhookSink()
+    url = await sink.start()
+    try:
+        env = notifier_env(infra, unique_name, topics, webhook__url=url, webhook__secret=SECRET)
+        async with running_notifier(env, monkeypatch) as notifier:
+
+            async def parked() -> bool:
+                return len(await notifier.deliverer.parked()) == 1
+
+            await wait_until(parked, 30, "unroutable alert parked")
+        assert sink.requests == 0
+        # Still no owner: replay cannot route it either, and keeps it.
+        assert await asyncio.to_thread(main, ["alerts", "replay"]) == 1
+        monkeypatch.setenv("TIERSTREAM_NOTIFIER__DEFAULT_OWNER", "owner")
+        assert await asyncio.to_thread(main, ["alerts", "replay"]) == 0
+        assert sink.managers() == {event.event_id: "owner"}
+    finally:
+        await sink.close()
