@@ -21,6 +21,9 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("replay", "streams.commands.replay"),
     ("worker", "streams.commands.worker"),
     ("policy", "streams.commands.policy"),
+    ("notifier", "streams.commands.notifier"),
+    ("tier", "streams.commands.tier"),
+    ("alerts", "streams.commands.alerts"),
 )
 
 

@@ -131,6 +131,8 @@ class NotifierMetrics:
 
     alerts: Counter
     delivery_latency: Histogram
+    records: Counter
+    pending_alerts: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> NotifierMetrics:
@@ -147,6 +149,17 @@ class NotifierMetrics:
                 "Wall time from consuming a TierChanged to delivering its alert, by channel.",
                 ["channel"],
                 buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            records=Counter(
+                "tierstream_notifier_records_total",
+                "Records the notifier consumed, by topic and outcome (alert, no_alert, invalid).",
+                ["topic", "outcome"],
+                registry=registry,
+            ),
+            pending_alerts=Gauge(
+                "tierstream_notifier_pending_alerts",
+                "Alerts held back by the per-manager rate limit, waiting to go out in a digest.",
                 registry=registry,
             ),
         )

@@ -18,11 +18,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = [
     "Clock",
     "ConfigError",
+    "EmailSettings",
     "KafkaSettings",
+    "NotifierSettings",
     "RedisSettings",
     "Settings",
     "TopicSettings",
     "WebSettings",
+    "WebhookSettings",
     "load_settings",
 ]
 
@@ -68,6 +71,8 @@ class RedisSettings(BaseModel):
 
     url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     ssl_ca_certs: Path | None = None
+    # Every key we write starts with this, so several deployments (or tests) can share a Redis.
+    key_prefix: str = Field(default="tierstream", pattern=r"^[A-Za-z0-9._-]+$")
 
 
 class TopicSettings(BaseModel):
@@ -93,6 +98,65 @@ class WebSettings(BaseModel):
     port: int = Field(default=6066, ge=0, le=65535)
 
 
+class WebhookSettings(BaseModel):
+    """Signed JSON POSTs of alerts; enabled when `url` is set (then `secret` is required)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    secret: SecretStr | None = None
+    format: Literal["json", "slack"] = "json"
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _signed(self) -> WebhookSettings:
+        if self.url and not self.secret:
+            raise ValueError("a webhook url needs a secret to sign the requests with")
+        return self
+
+
+class EmailSettings(BaseModel):
+    """Alert e-mails over SMTP; enabled when `host` is set."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str | None = None
+    port: int = Field(default=25, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    use_tls: bool = False
+    start_tls: bool = False
+    sender: str = Field(default="tierstream@localhost", pattern=r"^[^@\s]+@[^@\s]+$")
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class NotifierSettings(BaseModel):
+    """The notifier: routing fallback, channels, retries, rate limit and its HTTP server."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    group_id: str = Field(default="tierstream-notifier", pattern=r"^[A-Za-z0-9._-]+$")
+    # Who gets alerts about customers with no known account manager.
+    default_owner: str | None = Field(default=None, min_length=1, max_length=200)
+    default_owner_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    webhook: WebhookSettings = WebhookSettings()
+    email: EmailSettings = EmailSettings()
+    redis_streams: bool = True
+    stream_maxlen: int = Field(default=100_000, ge=100)
+    read_model: bool = True
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    backoff_base_seconds: float = Field(default=0.5, ge=0)
+    backoff_max_seconds: float = Field(default=60.0, ge=0)
+    dedupe_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # Per manager: at most `burst` messages at once, then `rate_per_minute`; the rest is digested.
+    rate_per_minute: float = Field(default=6.0, gt=0)
+    burst: int = Field(default=3, ge=1)
+    digest_max: int = Field(default=50, ge=2)
+    max_pending: int = Field(default=10_000, ge=1)
+    host: str = "127.0.0.1"
+    port: int = Field(default=6067, ge=0, le=65535)
+
+
 class Settings(BaseSettings):
     """Everything a tierstream process is configured with."""
 
@@ -108,6 +172,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     topics: TopicSettings = TopicSettings()
     web: WebSettings = WebSettings()
+    notifier: NotifierSettings = NotifierSettings()
     # Flat aliases for the two addresses everyone sets; they win over the nested form.
     kafka_bootstrap: str | None = None
     redis_url: SecretStr | None = None

@@ -1,0 +1,70 @@
+"""Redis key names of the notifier and the read model, all under one configurable prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from schemas import Tier
+
+if TYPE_CHECKING:
+    import redis.asyncio as redis_async
+
+    from streams.settings import RedisSettings
+
+__all__ = ["Keys", "connect", "text"]
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """`{prefix}:…` names; the prefix keeps deployments (and tests) sharing a Redis apart."""
+
+    prefix: str = "tierstream"
+
+    def customer(self, customer_id: str) -> str:
+        """Hash: the latest classification of one customer (read model)."""
+        return f"{self.prefix}:customer:{customer_id}"
+
+    def tier(self, tier: Tier) -> str:
+        """Sorted set: customers currently in `tier`, scored by trailing-window monetary."""
+        return f"{self.prefix}:tier:{tier.value}"
+
+    @property
+    def tier_counts(self) -> str:
+        """Hash: tier -> number of customers in it."""
+        return f"{self.prefix}:tier-counts"
+
+    def sent(self, channel: str, event_id: str) -> str:
+        """String with a TTL: this alert went out (or was parked) on this channel."""
+        return f"{self.prefix}:sent:{channel}:{event_id}"
+
+    @property
+    def alerts(self) -> str:
+        """Stream: every alert."""
+        return f"{self.prefix}:alerts"
+
+    def manager_alerts(self, manager_id: str) -> str:
+        """Stream: the alerts of one account manager."""
+        return f"{self.prefix}:alerts:{manager_id}"
+
+    @property
+    def parked(self) -> str:
+        """Stream: deliveries that failed for good, with the error; `tierstream alerts replay`."""
+        return f"{self.prefix}:parked"
+
+
+def text(value: object) -> str:
+    """A Redis reply value as text (replies are bytes unless the client decodes them)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)
+
+
+def connect(settings: RedisSettings) -> redis_async.Redis:
+    """A client for the configured Redis (TLS CA honoured)."""
+    import redis.asyncio as redis_async
+
+    options: dict[str, object] = {}
+    if settings.ssl_ca_certs is not None:
+        options["ssl_ca_certs"] = str(settings.ssl_ca_certs)
+    return redis_async.from_url(settings.url.get_secret_value(), **options)

@@ -1,0 +1,188 @@
+"""Alert messages: what changed, why, the figures, and the service level the tier is owed.
+
+Pure functions from alerts to a `Message` (subject, plain text, JSON payload, Slack payload).
+Several alerts for one manager render as one digest. Every payload lists its alerts with
+their `event_id`, so a receiver can de-duplicate per change, digest or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from schemas import ChangedField, Classification
+from schemas.classification import ClassificationMetrics
+from streams.notifier.routing import Recipient
+from streams.notifier.rules import Alert, Trigger
+
+__all__ = ["Message", "alert_payload", "change_lines", "figure_line", "headline", "render"]
+
+_TRIGGER_WORDS = {
+    Trigger.TIER_UPGRADE: "tier upgrade",
+    Trigger.AT_RISK: "now at risk",
+    Trigger.DECLINE: "entered decline",
+    Trigger.COMPLAINT: "complaint",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One outgoing message for one recipient: a single alert or a digest of several."""
+
+    subject: str
+    text: str
+    payload: dict[str, Any]
+    slack: dict[str, Any]
+    event_ids: tuple[str, ...]
+
+    @property
+    def idempotency_key(self) -> str:
+        """The event_id for a single alert; for a digest, its event ids joined (stable)."""
+        return self.event_ids[0] if len(self.event_ids) == 1 else "+".join(sorted(self.event_ids))
+
+
+def _value(classification: Classification | None, field: ChangedField) -> str:
+    if classification is None:
+        return "none"
+    value = {
+        ChangedField.TIER: classification.tier,
+        ChangedField.RISK: classification.risk,
+        ChangedField.LIFECYCLE: classification.lifecycle,
+        ChangedField.SEGMENT: classification.segment,
+    }[field]
+    return "none" if value is None else str(value.value)
+
+
+def headline(alert: Alert) -> str:
+    """`customer c-1: tier upgrade, now at risk`."""
+    words = ", ".join(_TRIGGER_WORDS[trigger] for trigger in alert.triggers)
+    return f"customer {alert.event.customer_id}: {words}"
+
+
+def change_lines(alert: Alert) -> list[str]:
+    """One line per changed field, `tier: B -> A`."""
+    event = alert.event
+    return [
+        f"{field.value}: {_value(event.previous, field)} -> {_value(event.current, field)}"
+        for field in event.changes
+    ]
+
+
+def figure_line(metrics: ClassificationMetrics) -> str:
+    """The figures a classification came from, in one line."""
+    parts = [
+        f"recency {metrics.recency_days if metrics.recency_days is not None else '-'} days",
+        f"frequency {metrics.frequency}",
+        f"monetary {metrics.monetary:,.2f}",
+    ]
+    if metrics.monetary_share_above is not None:
+        parts.append(
+            f"top {metrics.monetary_share_above * 100:.1f} % of "
+            f"{metrics.active_customers:,} active customers"
+        )
+    return ", ".join(parts)
+
+
+def _scores(classification: Classification) -> str:
+    scores = classification.scores
+    if scores is None:
+        return "no RFM scores (inactive)"
+    return f"R{scores.recency} F{scores.frequency} M{scores.monetary}"
+
+
+def alert_payload(alert: Alert) -> dict[str, Any]:
+    """The JSON form of one alert (webhook body item, Redis stream entry, SSE data)."""
+    event = alert.event
+    return {
+        "event_id": event.event_id,
+        "customer_id": event.customer_id,
+        "occurred_at": event.occurred_at.isoformat(),
+        "triggers": [trigger.value for trigger in alert.triggers],
+        "direction": event.direction.value,
+        "changes": [
+            {
+                "field": field.value,
+                "from": _value(event.previous, field),
+                "to": _value(event.current, field),
+            }
+            for field in event.changes
+        ],
+        "tier": event.current.tier.value,
+        "tier_label": alert.tier_label,
+        "service_level": alert.service_level,
+        "classification": event.current.model_dump(mode="json"),
+        "reasons": [reason.model_dump(mode="json") for reason in event.reasons],
+        "metrics": event.metrics.model_dump(mode="json"),
+        "policy_version": event.policy_version,
+        "summary": headline(alert),
+    }
+
+
+def _alert_text(alert: Alert) -> str:
+    event = alert.event
+    lines = [headline(alert), "", "What changed:"]
+    lines += [f"  - {line}" for line in change_lines(alert)]
+    lines += ["", "Why:"]
+    lines += [f"  - {reason.text} [{reason.code}]" for reason in event.reasons]
+    lines += [
+        "",
+        f"Figures: {figure_line(event.metrics)}; {_scores(event.current)}",
+        f"Service level for tier {event.current.tier.value} ({alert.tier_label}): "
+        f"{alert.service_level}",
+        f"Event {event.event_id} at {event.occurred_at.isoformat()}, policy {event.policy_version}",
+    ]
+    return "\n".join(lines)
+
+
+def _slack(alerts: Sequence[Alert], recipient: Recipient, title: str) -> dict[str, Any]:
+    # A Slack member id (U…/W…) becomes a mention; anything else is shown as written.
+    who = recipient.slack or recipient.name or recipient.manager_id
+    mention = f"<@{who}>" if who[:1] in {"U", "W"} and who.isalnum() else who
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
+    ]
+    for alert in alerts:
+        body = (
+            f"*{headline(alert)}*\n"
+            + "\n".join(f"• {line}" for line in change_lines(alert))
+            + "\n"
+            + "\n".join(f"> {reason.text}" for reason in alert.event.reasons)
+            + f"\n_{figure_line(alert.event.metrics)}_"
+            + f"\nService level ({alert.tier_label}): {alert.service_level}"
+        )
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}})
+    # Slack caps a message at 50 blocks; the fallback text still names the count.
+    return {"text": f"{mention}: {title}", "blocks": blocks[:50]}
+
+
+def render(alerts: Sequence[Alert], recipient: Recipient) -> Message:
+    """One message for `recipient`: the alert itself, or a digest when there are several."""
+    if not alerts:
+        raise ValueError("render needs at least one alert")
+    if len(alerts) == 1:
+        alert = alerts[0]
+        subject = f"[tierstream] {headline(alert)}"
+        text = _alert_text(alert)
+        kind = "tierstream.alert"
+    else:
+        subject = f"[tierstream] {len(alerts)} customer changes"
+        text = "\n\n".join(
+            [f"{len(alerts)} changes for your customers:"]
+            + [f"{index}. {_alert_text(alert)}" for index, alert in enumerate(alerts, 1)]
+        )
+        kind = "tierstream.alert_digest"
+    payload = {
+        "type": kind,
+        "manager_id": recipient.manager_id,
+        "count": len(alerts),
+        "text": text,
+        "alerts": [alert_payload(alert) for alert in alerts],
+    }
+    return Message(
+        subject=subject,
+        text=text,
+        payload=payload,
+        slack=_slack(alerts, recipient, subject.removeprefix("[tierstream] ")),
+        event_ids=tuple(alert.event_id for alert in alerts),
+    )
