@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
     clock: Clock = Clock.WALL
     data_dir: Path = Path(".tierstream-data")
+    # Faust standby replicas per table partition: warm copies on other workers, so a failover
+    # does not replay the whole changelog (k8s and compose run at least two workers).
+    standby_replicas: int = Field(default=1, ge=0, le=16)
 
     @model_validator(mode="after")
     def _apply_flat_aliases(self) -> Settings:
