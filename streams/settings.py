@@ -188,6 +188,9 @@ class Settings(BaseSettings):
     clock_lateness_seconds: float = Field(default=30.0, ge=0, le=86_400)
     clock_tick_seconds: float = Field(default=5.0, gt=0, le=3_600)
     data_dir: Path = Path(".tierstream-data")
+    # Faust standby replicas per table partition: warm copies on other workers, so a failover
+    # does not replay the whole changelog (k8s and compose run at least two workers).
+    standby_replicas: int = Field(default=1, ge=0, le=16)
 
     @model_validator(mode="after")
     def _apply_flat_aliases(self) -> Settings:

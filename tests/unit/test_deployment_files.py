@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from streams.settings import Settings
+from tests.unit.deploy_support import settings_variables
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,7 +19,8 @@ def _compose() -> dict[str, object]:
 
 
 def _settings_variables() -> set[str]:
-    return {f"TIERSTREAM_{name.upper()}" for name in Settings.model_fields}
+    # Flat and nested (TIERSTREAM_WEB__HOST) forms; tests/unit/deploy_support.py.
+    return set(settings_variables())
 
 
 def test_compose_kafka_image_matches_the_broker_the_tests_run() -> None:

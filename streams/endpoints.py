@@ -1,0 +1,25 @@
+"""HTTP paths and ports that deployments probe and scrape: one place for the code and the files.
+
+docker-compose.yml, k8s/ and monitoring/prometheus/prometheus.yml use these; tests compare
+them. The worker serves them on Faust's web server (`Settings.web`, port 6066 by default);
+the notifier on its own (`Settings.web` of its process, `NOTIFIER_WEB_PORT` in deployments).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LIVENESS_PATH",
+    "METRICS_PATH",
+    "NOTIFIER_WEB_PORT",
+    "READINESS_PATH",
+    "WORKER_WEB_PORT",
+]
+
+METRICS_PATH = "/metrics"
+# 200 while the process's event loop runs; failing it restarts the container.
+LIVENESS_PATH = "/healthz"
+# 200 once the process can do its work (worker: partitions assigned and tables recovered;
+# notifier: Kafka consumer and Redis connected); failing it only takes it out of Services.
+READINESS_PATH = "/readyz"
+WORKER_WEB_PORT = 6066
+NOTIFIER_WEB_PORT = 6067

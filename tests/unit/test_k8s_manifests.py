@@ -1,0 +1,307 @@
+"""k8s/ builds with kustomize, validates against the Kubernetes API schemas, agrees with the code.
+
+Each kustomization (base and every overlay) is built by the real kustomize (scripts/gotools,
+pinned in scripts/go/go.sum). Core objects are validated offline, strictly (unknown fields are
+errors), by `kubernetes-validate` against the schemas it ships. It ships no schema for custom
+resources, so ScaledObject, TriggerAuthentication (KEDA) and ServiceMonitor, PrometheusRule
+(Prometheus Operator) are checked structurally below instead of against their CRD schemas.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from streams.endpoints import (
+    LIVENESS_PATH,
+    METRICS_PATH,
+    NOTIFIER_WEB_PORT,
+    READINESS_PATH,
+    WORKER_WEB_PORT,
+)
+from streams.settings import Settings
+from tests.unit.deploy_support import REPO, settings_from_env, settings_variables, value_at
+
+KUSTOMIZATIONS = [
+    "k8s/base",
+    *sorted(f"k8s/overlays/{p.name}" for p in (REPO / "k8s/overlays").iterdir()),
+]
+KUBERNETES_VERSION = "1.32.0"
+CUSTOM_KINDS = {"ScaledObject", "TriggerAuthentication", "ServiceMonitor", "PrometheusRule"}
+SECRET_NAME = "tierstream-secrets"  # noqa: S105 (the Secret object's name, not a value)
+# What the secret keys would hold, only so that Settings can be built from the pod's env.
+SECRET_STAND_INS = {
+    "kafka-sasl-username": "user",
+    "kafka-sasl-password": "stand-in",
+    "redis-url": "redis://:stand-in@redis:6379/0",
+}
+
+
+@pytest.fixture(scope="module")
+def kustomize() -> str:
+    result = subprocess.run(
+        [str(REPO / "scripts" / "gotools"), "path", "kustomize"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+_BUILDS: dict[str, list[dict[str, Any]]] = {}
+
+
+@pytest.fixture(params=KUSTOMIZATIONS)
+def built(request: pytest.FixtureRequest, kustomize: str) -> list[dict[str, Any]]:
+    """The objects `kustomize build` makes of one kustomization (built once per session)."""
+    path: str = request.param
+    if path not in _BUILDS:
+        result = subprocess.run(
+            [kustomize, "build", str(REPO / path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        _BUILDS[path] = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return _BUILDS[path]
+
+
+def _one(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (found,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    return found
+
+
+def _containers(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for obj in objects:
+        if obj["kind"] in {"StatefulSet", "Deployment"}:
+            for container in obj["spec"]["template"]["spec"]["containers"]:
+                yield obj["metadata"]["name"], container
+
+
+def _config_map(objects: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
+    # configMapGenerator appends a content hash to the name.
+    (found,) = [
+        o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith(prefix)
+    ]
+    return found
+
+
+def _pod_environment(objects: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        name = source["configMapRef"]["name"]
+        env.update(_one(objects, "ConfigMap", name)["data"])
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            assert ref["name"] == SECRET_NAME, item["name"]
+            env[item["name"]] = SECRET_STAND_INS[ref["key"]]
+    return env
+
+
+def test_core_objects_validate_against_the_kubernetes_schemas(
+    built: list[dict[str, Any]],
+) -> None:
+    kinds = {obj["kind"] for obj in built}
+    assert {"StatefulSet", "Deployment", "Service", "PodDisruptionBudget", "ConfigMap"} <= kinds
+    assert kinds - CUSTOM_KINDS, "nothing left to validate"
+    for obj in built:
+        if obj["kind"] in CUSTOM_KINDS:
+            continue  # no CRD schema in kubernetes-validate; see the module docstring
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_validator_rejects_a_misspelt_field() -> None:
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "x"},
+        "spec": {"ports": [{"name": "web", "prot": 6066}]},
+    }
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(service, KUBERNETES_VERSION, strict=True)
+
+
+def test_no_secret_is_committed_and_every_reference_names_the_documented_secret(
+    built: list[dict[str, Any]],
+) -> None:
+    assert "Secret" not in {obj["kind"] for obj in built}
+    documented = (REPO / "k8s/base/secrets.example.md").read_text()
+    for _, container in _containers(built):
+        for item in container.get("env", []):
+            if "valueFrom" in item:
+                ref = item["valueFrom"]["secretKeyRef"]
+                assert ref["name"] == SECRET_NAME and f"`{ref['key']}`" in documented
+    auth = _one(built, "TriggerAuthentication", "tierstream-kafka")
+    for ref in auth["spec"]["secretTargetRef"]:
+        assert ref["name"] == SECRET_NAME and f"`{ref['key']}`" in documented
+
+
+def test_every_variable_is_one_settings_reads_and_takes_effect(
+    built: list[dict[str, Any]],
+) -> None:
+    variables = settings_variables()
+    for owner, container in _containers(built):
+        env = _pod_environment(built, container)
+        unknown = {name for name in env if name.startswith("TIERSTREAM_")} - set(variables)
+        assert not unknown, f"{owner}: Settings ignores {sorted(unknown)}"
+        settings = settings_from_env(env)
+        for name, text in env.items():
+            assert str(value_at(settings, variables[name])) == text, (owner, name)
+        assert settings.web.host == "0.0.0.0", owner  # noqa: S104 (reachable by probes)
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "port"),
+    [
+        ("StatefulSet", "tierstream-worker", WORKER_WEB_PORT),
+        ("Deployment", "tierstream-notifier", NOTIFIER_WEB_PORT),
+    ],
+)
+def test_probes_and_ports_are_the_web_server_settings_configure(
+    built: list[dict[str, Any]], kind: str, name: str, port: int
+) -> None:
+    workload = _one(built, kind, name)
+    (container,) = workload["spec"]["template"]["spec"]["containers"]
+    settings = settings_from_env(_pod_environment(built, container))
+    assert settings.web.port == port
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"web": port}
+    assert container["livenessProbe"]["httpGet"] == {"path": LIVENESS_PATH, "port": "web"}
+    assert container["readinessProbe"]["httpGet"] == {"path": READINESS_PATH, "port": "web"}
+    for key in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(container["resources"][key]), (name, key)
+    service = _one(built, "Service", name)
+    assert service["spec"]["ports"] == [{"name": "web", "port": port, "targetPort": "web"}]
+    selector = service["spec"]["selector"]
+    assert selector.items() <= workload["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_worker_state_lives_on_a_claim_at_the_data_dir_with_standbys(
+    built: list[dict[str, Any]],
+) -> None:
+    worker = _one(built, "StatefulSet", "tierstream-worker")
+    (container,) = worker["spec"]["template"]["spec"]["containers"]
+    settings = settings_from_env(_pod_environment(built, container))
+    (claim,) = worker["spec"]["volumeClaimTemplates"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert Path(mounts[claim["metadata"]["name"]]) == settings.data_dir
+    assert settings.store == "rocksdb://"
+    assert settings.standby_replicas >= 1
+    assert worker["spec"]["replicas"] > settings.standby_replicas
+    headless = _one(built, "Service", worker["spec"]["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None"
+
+
+def test_the_policy_file_is_mounted_where_settings_look(built: list[dict[str, Any]]) -> None:
+    policy = _config_map(built, "tierstream-policy-")
+    for owner, container in _containers(built):
+        settings = settings_from_env(_pod_environment(built, container))
+        assert settings.policy is not None
+        workload = next(
+            o for o in built if o["metadata"]["name"] == owner and "template" in o["spec"]
+        )
+        volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"]["volumes"]}
+        mount = next(
+            m for m in container["volumeMounts"] if Path(m["mountPath"]) == settings.policy.parent
+        )
+        assert volumes[mount["name"]]["configMap"]["name"] == policy["metadata"]["name"]
+        assert settings.policy.name in policy["data"]
+
+
+def test_base_policy_is_the_built_in_default() -> None:
+    copy = (REPO / "k8s/base/policy.yaml").read_text()
+    assert copy == (REPO / "tiering/default_policy.yaml").read_text(), (
+        "cp tiering/default_policy.yaml k8s/base/policy.yaml"
+    )
+
+
+def test_disruption_budgets_cover_both_workloads(built: list[dict[str, Any]]) -> None:
+    budgets = [o for o in built if o["kind"] == "PodDisruptionBudget"]
+    for kind, name in (("StatefulSet", "tierstream-worker"), ("Deployment", "tierstream-notifier")):
+        labels = _one(built, kind, name)["spec"]["template"]["metadata"]["labels"]
+        matching = [
+            b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        ]
+        assert len(matching) == 1, name
+
+
+def test_keda_scales_the_worker_group_on_the_workers_kafka_and_topic(
+    built: list[dict[str, Any]],
+) -> None:
+    scaled = _one(built, "ScaledObject", "tierstream-worker")
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
+    assert scaled["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "name": "tierstream-worker",
+    }
+    worker = _one(built, "StatefulSet", "tierstream-worker")
+    (container,) = worker["spec"]["template"]["spec"]["containers"]
+    settings = settings_from_env(_pod_environment(built, container))
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "kafka"
+    metadata = trigger["metadata"]
+    assert metadata["bootstrapServers"] == settings.kafka.bootstrap
+    # Faust's consumer group id is the app id.
+    assert metadata["consumerGroup"] == settings.app_id
+    assert metadata["topic"] in (settings.topics.orders, settings.topics.feedback)
+    assert int(metadata["lagThreshold"]) > 0
+    assert scaled["spec"]["minReplicaCount"] >= 2
+    assert scaled["spec"]["minReplicaCount"] <= worker["spec"]["replicas"]
+    assert scaled["spec"]["maxReplicaCount"] <= settings.topics.partitions
+    assert trigger["authenticationRef"]["name"] == "tierstream-kafka"
+    _one(built, "TriggerAuthentication", "tierstream-kafka")
+
+
+def test_service_monitor_scrapes_both_services_under_the_rules_job_names(
+    built: list[dict[str, Any]],
+) -> None:
+    monitor = _one(built, "ServiceMonitor", "tierstream")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["path"] == METRICS_PATH
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    scraped = {
+        o["metadata"]["name"]
+        for o in built
+        if o["kind"] == "Service" and selector.items() <= o["metadata"]["labels"].items()
+    }
+    # The operator's job label is the Service name: the one the rules select.
+    assert scraped == {"tierstream-worker", "tierstream-notifier"}
+    for name in scraped:
+        ports = {p["name"] for p in _one(built, "Service", name)["spec"]["ports"]}
+        assert endpoint["port"] in ports
+    prometheus_yml = yaml.safe_load((REPO / "monitoring/prometheus/prometheus.yml").read_text())
+    assert scraped <= {job["job_name"] for job in prometheus_yml["scrape_configs"]}
+
+
+def test_prometheus_rule_carries_exactly_the_alert_rules(built: list[dict[str, Any]]) -> None:
+    rule = _one(built, "PrometheusRule", "tierstream")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    source = yaml.safe_load((REPO / "monitoring/prometheus/rules.yml").read_text())
+    assert rule["spec"]["groups"] == source["groups"], "run scripts/sync-prometheusrule"
+
+
+def test_every_object_is_labelled_part_of_tierstream_in_its_namespace(
+    built: list[dict[str, Any]],
+) -> None:
+    for obj in built:
+        assert obj["metadata"]["labels"]["app.kubernetes.io/part-of"] == "tierstream"
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == "tierstream", obj["metadata"]["name"]
+
+
+def test_default_app_id_is_what_the_keda_trigger_assumes() -> None:
+    assert Settings.model_fields["app_id"].default == "tierstream"
