@@ -132,6 +132,7 @@ class Worker:
         self._released: dict[datetime, SketchPopulation] = {}
         self._population_ready = asyncio.Condition()
         self._partitions: dict[int, _Partition] = {}
+        self._state_cache: dict[str, CustomerState] = {}
         self._rankers: dict[int, PartitionRanker] = {}
         self._ranked_through: dict[int, datetime] = {}
         self._pending: dict[int, list[Any]] = defaultdict(list)
@@ -216,6 +217,7 @@ class Worker:
 
     async def _on_partitions_revoked(self, sender: Any, revoked: Any, **_: Any) -> None:
         """Forget revoked partitions: their next owner restores them from the tables."""
+        self._state_cache.clear()
         for tp in revoked:
             self._partitions.pop(tp.partition, None)
             self._rankers.pop(tp.partition, None)
@@ -223,8 +225,17 @@ class Worker:
             self._ranked_through.pop(tp.partition, None)
 
     def _load(self, customer_id: str) -> CustomerState | None:
+        # Decoding state JSON was a tenth of the worker's time: keep decoded states of the
+        # owned partitions (dropped on every revocation, rebuilt from the table on demand).
+        cached = self._state_cache.get(customer_id)
+        if cached is not None:
+            return cached
         raw = self.states.get(customer_id.encode())
-        return None if raw is None else CustomerState.from_json(raw)
+        if raw is None:
+            return None
+        state = CustomerState.from_json(raw)
+        self._state_cache[customer_id] = state
+        return state
 
     async def _measure_agent(self, stream: faust.StreamT[bytes]) -> None:
         manual = stream.noack()
@@ -279,6 +290,7 @@ class Worker:
         was_dirty = measurer.is_dirty(customer)
         state, outcome = measurer.apply(self._load(customer), domain_event)
         self.states[customer.encode()] = state.to_json()
+        self._state_cache[customer] = state
         if not was_dirty and measurer.is_dirty(customer):
             previous = self.measured.get(customer.encode())
             record = marked_dirty(

@@ -53,6 +53,17 @@ def run(args: argparse.Namespace) -> int:
             settings.topics.replication_factor,
         )
     )
+    # Changelogs too: Faust checks each table's changelog has as many partitions as its
+    # source topic, and a just-created topic can briefly show fewer in the metadata.
+    asyncio.run(
+        ensure_topics(
+            settings.kafka.bootstrap,
+            [table.changelog_topic.get_topic_name() for table in worker.app.tables.values()],
+            settings.topics.partitions,
+            settings.topics.replication_factor,
+            config={"cleanup.policy": "compact"},
+        )
+    )
     _discard_local_tables_after_a_crash(settings, worker.app.conf.tabledir)
     try:
         faust.Worker(worker.app, loglevel=args.loglevel, quiet=True).execute_from_commandline()

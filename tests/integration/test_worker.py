@@ -8,6 +8,7 @@ events, which the unit tests prove equal to the batch scorer at the final bounda
 from __future__ import annotations
 
 import asyncio
+import csv
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas import FeedbackEvent, OrderEvent, Risk
+from schemas import FeedbackEvent, OrderEvent, Risk, Tier
 from schemas.dead_letter import DeadLetter
 from schemas.tier_changed import TierChanged
 from streams.cli import main
@@ -33,6 +34,7 @@ from tests.integration.worker_process import (
     produce,
     read_records,
     running_worker,
+    wait_until_ranked,
     worker_env,
 )
 from tiering import default_policy
@@ -175,6 +177,61 @@ def test_two_workers_split_the_partitions_and_emit_what_one_does(
     assert _per_customer(received) == _per_customer(expected.emitted)
 
 
+def test_the_last_tier_change_per_customer_agrees_with_tierstream_score(
+    infra: Infra, unique_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generated = generate_history(5_000, 15_000, seed=9, span_days=400)
+    orders = write_csv(tmp_path / "orders.csv", ORDER_HEADER, generated.orders)
+    feedback = write_csv(tmp_path / "feedback.csv", FEEDBACK_HEADER, generated.feedback)
+    last_event = max(event.occurred_at for event in read_orders(orders, CsvReport(orders)))
+    final = boundary_at_or_before(last_event, DAY) + timedelta(days=1)
+    env = worker_env(infra, unique_name, tmp_path / "data")
+    prepare_topics(infra, unique_name, PARTITIONS)
+    _replay(monkeypatch, env, orders, feedback, final + timedelta(microseconds=1))
+    scored = tmp_path / "scored.csv"
+    score = ["score", str(orders), "--feedback", str(feedback), "--out", str(scored)]
+    assert main([*score, "--as-of", final.isoformat()]) == 0
+    with scored.open() as handle:
+        batch = {row["customer_id"]: row for row in csv.DictReader(handle)}
+    log = tmp_path / "worker.log"
+    with running_worker(env, log):
+        settled = wait_until_ranked(infra, unique_name, PARTITIONS, final.isoformat(), 900)
+        assert settled, log_tail(log)
+        changes = _tier_changes(infra, unique_name, len(batch), 120, linger=2.0)
+    latest = {change.customer_id: change.current for change in changes}
+    assert latest.keys() == batch.keys(), log_tail(log)
+
+    active = [Decimal(row["monetary"]) for row in batch.values() if int(row["frequency"]) > 0]
+    policy = default_policy()
+
+    def near_a_cut(row: dict[str, str]) -> bool:
+        if int(row["frequency"]) == 0:
+            return False
+        above = sum(1 for value in active if value > Decimal(row["monetary"])) / len(active)
+        margin = policy.hysteresis.margin
+        return any(abs(above - cut) <= margin for cut in (policy.abc.a_cut, policy.abc.b_cut))
+
+    disagreements, held, wrong_tier_away_from_cuts = [], 0, []
+    for customer, row in batch.items():
+        streamed = latest[customer]
+        tier_held = Tier(streamed.tier).rank < Tier(row["tier"]).rank
+        held += tier_held
+        same = (
+            (streamed.tier.value == row["tier"] or tier_held)
+            and streamed.risk.value == row["risk"]
+            and streamed.lifecycle.value == row["lifecycle"]
+            and (streamed.segment.value if streamed.segment else "") == row["rfm_segment"]
+        )
+        if not same:
+            disagreements.append((customer, streamed, row))
+        if not near_a_cut(row) and streamed.tier.value != row["tier"] and not tier_held:
+            wrong_tier_away_from_cuts.append((customer, streamed.tier, row["tier"]))
+
+    assert len(disagreements) <= 0.005 * len(batch), disagreements[:5]
+    assert wrong_tier_away_from_cuts == []
+    assert held < 0.05 * len(batch)
+
+
 def test_malformed_and_invalid_events_go_to_the_dead_letter_topic_and_the_rest_flows_on(
     infra: Infra, unique_name: str, tmp_path: Path
 ) -> None:
@@ -263,7 +320,8 @@ def test_the_wall_clock_moves_stream_time_when_no_event_arrives(
 ) -> None:
     now = datetime.now(UTC)
     # Overdue (recency > 30 days) a few seconds from now, by the wall clock alone.
-    last_purchase = now - timedelta(days=31) + timedelta(seconds=8)
+    # Far enough ahead that the worker has started (and classified the customer ok) first.
+    last_purchase = now - timedelta(days=31) + timedelta(seconds=40)
     events = [
         _order("SILENT", "S1", last_purchase - timedelta(days=10), "300"),
         _order("SILENT", "S2", last_purchase, "300"),
@@ -284,7 +342,7 @@ def test_the_wall_clock_moves_stream_time_when_no_event_arrives(
     )
     log = tmp_path / "worker.log"
     with running_worker(env, log):
-        changes = _tier_changes(infra, unique_name, 2, 90)
+        changes = _tier_changes(infra, unique_name, 2, 180)
 
     assert [change.current.risk for change in changes] == [Risk.OK, Risk.AT_RISK], log_tail(log)
     assert changes[1].occurred_at > last_purchase + timedelta(days=31)
