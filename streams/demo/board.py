@@ -166,11 +166,14 @@ class Board:
         for tier, count in counts.items():
             bar = "█" * round(30 * count / largest)
             table.add_row(Text(tier.value, _TIER_STYLE[tier]), f"{count:,}", bar)
-        table.caption = (
-            f"{self.tier_changes:,} TierChanged · at risk {self.at_risk():,} · "
-            + " · ".join(f"{d} {n:,}" for d, n in sorted(self.directions.items()))
-        )
         return table
+
+    def _change_counts(self) -> Text:
+        return Text(
+            f"{self.tier_changes:,} TierChanged · at risk {self.at_risk():,} · "
+            + " · ".join(f"{d} {n:,}" for d, n in sorted(self.directions.items())),
+            style="bold",
+        )
 
     def _changes(self) -> Table:
         table = Table(title="latest tier changes", title_justify="left", expand=True)
@@ -203,6 +206,13 @@ class Board:
     def render(self) -> RenderableType:
         """The live view."""
         return Panel(
-            Group(self._header(), self._replay(), self._tiers(), self._changes(), self._alerts()),
+            Group(
+                self._header(),
+                self._replay(),
+                self._tiers(),
+                self._change_counts(),
+                self._changes(),
+                self._alerts(),
+            ),
             border_style="blue",
         )

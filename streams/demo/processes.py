@@ -115,7 +115,7 @@ class Child:
         return None if self.process is None else self.process.pid
 
     def stop(self, timeout: float) -> str:
-        """SIGTERM, then SIGKILL after `timeout` seconds; says how it ended."""
+        """SIGTERM, then SIGKILL after `timeout` seconds; says how it ended (with the pid)."""
         self.stopped_by_us = True
         outcome = "not started"
         if self.process is not None:
@@ -132,4 +132,4 @@ class Child:
                     outcome = f"killed after ignoring SIGTERM for {timeout:.0f} s"
         if self._log is not None:
             self._log.close()
-        return outcome
+        return outcome if self.process is None else f"{outcome} (pid {self.process.pid})"
