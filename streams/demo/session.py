@@ -209,7 +209,7 @@ class _Session:
         console = self.console
         if not console.is_terminal:
             print(board.plain_line(), flush=True)
-        ending = "interrupted" if self.interrupted else "done"
+        ending = "failed" if failure else "interrupted" if self.interrupted else "done"
         console.print(f"\n[bold]tierstream demo {ending}[/] (run {self.names.run_id})")
         for line in board.summary_lines():
             console.print("  " + line, highlight=False, soft_wrap=True)
