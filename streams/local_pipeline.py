@@ -22,7 +22,7 @@ from streams.checkpoints import (
     restore_ranker,
 )
 from streams.measure_stage import ClosedEpoch, PartitionMeasurer
-from streams.rank_stage import PartitionRanker
+from streams.rank_stage import ClassificationCounts, PartitionRanker
 from tiering import CustomerState, Measurement, Policy
 
 __all__ = ["LocalPipeline"]
@@ -92,6 +92,10 @@ class LocalPipeline:
     def classification(self, customer_id: str) -> Classification | None:
         """The current classification of a customer."""
         return self._rankers[self.partition_of(customer_id)].classification(customer_id)
+
+    def counts(self, partition: int) -> ClassificationCounts:
+        """How one partition's current classifications are spread (the worker's gauges)."""
+        return self._rankers[partition].counts()
 
     def _closed(self, partition: int, epochs: list[ClosedEpoch]) -> None:
         for epoch in epochs:

@@ -7,8 +7,8 @@ publishes what it returns. See docs/stream-design.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from schemas import FeedbackEvent, OrderEvent
@@ -32,6 +32,9 @@ class ClosedEpoch:
     summary: RankSummary
     # When each measured customer is next due (same order as `measurements`).
     dues: tuple[datetime | None, ...] = ()
+    # Why the measured customers are measured: "event" (changed since the last boundary)
+    # or "due" (the due-index: a purchase leaves the window, recency crosses a threshold).
+    causes: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,14 +135,17 @@ class PartitionMeasurer:
             self._values.pop(measurement.customer_id, None)
 
     def _close(self, boundary: datetime, load: StateLoader) -> ClosedEpoch:
-        customers = sorted(self._dirty.union(self._due.pop_due(boundary)))
-        self._dirty.clear()
+        dirty = self._dirty
+        customers = sorted(dirty.union(self._due.pop_due(boundary)))
+        self._dirty = set()
         measurements = []
         dues = []
+        causes = {"event": 0, "due": 0}
         for customer_id in customers:
             state = load(customer_id)
             if state is None:
                 continue
+            causes["event" if customer_id in dirty else "due"] += 1
             measurement = measure(state, self._policy, boundary)
             measurements.append(measurement)
             self._remember(measurement)
@@ -158,4 +164,4 @@ class PartitionMeasurer:
             k=self._sketch_k,
             first_boundary=self._clock.first_boundary,
         )
-        return ClosedEpoch(boundary, tuple(measurements), summary, tuple(dues))
+        return ClosedEpoch(boundary, tuple(measurements), summary, tuple(dues), causes)

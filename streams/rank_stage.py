@@ -10,11 +10,14 @@ docs/stream-design.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from schemas import Classification
+from schemas import Classification, Lifecycle, Risk, Tier
 from schemas.profile import AccountManager
 from schemas.tier_changed import TierChanged, tier_changed_event_id
 from streams.cut_sweep import changed_positions
@@ -32,9 +35,27 @@ from tiering import (
 from tiering.classify import score_of
 from tiering.measure import DAY, at_later_instant
 
-__all__ = ["PartitionRanker"]
+__all__ = ["ClassificationCounts", "PartitionRanker"]
 
 ManagerLookup = Callable[[str], AccountManager | None]
+
+
+@dataclass(frozen=True)
+class ClassificationCounts:
+    """How a partition's current classifications are spread, for the worker's gauges.
+
+    `monetary_by_tier` sums each classified customer's monetary value (the policy's basis:
+    trailing-window revenue or margin, net of refunds, floored at 0) as of the boundary it
+    was last evaluated at, per current tier. Every member of each enum is present.
+    """
+
+    tiers: Mapping[Tier, int]
+    risks: Mapping[Risk, int]
+    lifecycles: Mapping[Lifecycle, int]
+    monetary_by_tier: Mapping[Tier, Decimal]
+
+
+_Tally = tuple[Tier, Risk, Lifecycle, Decimal]
 
 
 class PartitionRanker:
@@ -51,6 +72,17 @@ class PartitionRanker:
         # every customer instead of sweeping the cut points (same result, one-off cost).
         self._full_sweep = False
         self.touched: set[str] = set()
+        # Customers re-evaluated by the last `rank` call that no measurement brought:
+        # "due" (a tier hold expired), "cut_points" (the population moved their class, or
+        # the full sweep after a restore).
+        self.causes: Counter[str] = Counter()
+        # Each classified customer's contribution to `counts()`, kept as classifications
+        # change, so the gauges never need a scan of the partition.
+        self._tallies: dict[str, _Tally] = {}
+        self._tiers: Counter[Tier] = Counter()
+        self._risks: Counter[Risk] = Counter()
+        self._lifecycles: Counter[Lifecycle] = Counter()
+        self._monetary: dict[Tier, Decimal] = dict.fromkeys(Tier, Decimal(0))
 
     @classmethod
     def restored(
@@ -67,6 +99,7 @@ class PartitionRanker:
             if classification is not None:
                 ranker._current[customer_id] = (classification, hold)
                 ranker._hold_due.schedule(customer_id, ranker._hold_expiry(hold))
+                ranker._tally(customer_id, classification, measurement.monetary)
         ranker._full_sweep = True
         return ranker
 
@@ -85,20 +118,49 @@ class PartitionRanker:
         entry = self._current.get(customer_id)
         return None if entry is None else entry[0]
 
+    def counts(self) -> ClassificationCounts:
+        """Customers per tier, risk and lifecycle, and monetary per tier, of this partition's
+        current classifications (kept up to date by `rank`; no scan)."""
+        return ClassificationCounts(
+            tiers={tier: self._tiers[tier] for tier in Tier},
+            risks={risk: self._risks[risk] for risk in Risk},
+            lifecycles={stage: self._lifecycles[stage] for stage in Lifecycle},
+            monetary_by_tier=dict(self._monetary),
+        )
+
+    def _tally(self, customer_id: str, classification: Classification, monetary: Decimal) -> None:
+        previous = self._tallies.get(customer_id)
+        if previous is not None:
+            tier, risk, lifecycle, amount = previous
+            self._tiers[tier] -= 1
+            self._risks[risk] -= 1
+            self._lifecycles[lifecycle] -= 1
+            self._monetary[tier] -= amount
+        tally = (classification.tier, classification.risk, classification.lifecycle, monetary)
+        self._tallies[customer_id] = tally
+        self._tiers[tally[0]] += 1
+        self._risks[tally[1]] += 1
+        self._lifecycles[tally[2]] += 1
+        self._monetary[tally[0]] += monetary
+
     def rank(
         self, boundary: datetime, population: Population, measurements: tuple[Measurement, ...]
     ) -> list[TierChanged]:
         """Classify at `boundary`; return the TierChanged events in customer-id order."""
         for measurement in measurements:
             self._latest[measurement.customer_id] = measurement
-        affected = {m.customer_id for m in measurements}
-        affected.update(self._hold_due.pop_due(boundary))
+        measured = {m.customer_id for m in measurements}
+        affected = set(measured)
+        due = self._hold_due.pop_due(boundary)
+        affected.update(due)
         if self._full_sweep:
             affected.update(self._latest)
             self._full_sweep = False
         elif self._previous is not None:
             affected.update(self._cut_affected(self._previous, (boundary, population)))
         self.touched = affected
+        held = set(due) - measured
+        self.causes = Counter({"due": len(held), "cut_points": len(affected - measured - held)})
         events = []
         for customer_id in sorted(affected):
             event = self._classify(customer_id, boundary, population)
@@ -116,6 +178,7 @@ class PartitionRanker:
         previous, hold = self._current.get(customer_id, (None, TierHold()))
         evaluation = classify_measurement(measurement, hold, population, self._policy)
         self._current[customer_id] = (evaluation.classification, evaluation.hold)
+        self._tally(customer_id, evaluation.classification, measurement.monetary)
         self._hold_due.schedule(customer_id, self._hold_expiry(evaluation.hold))
         change = diff(previous, evaluation.classification, self._policy)
         if change is None:

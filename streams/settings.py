@@ -191,6 +191,8 @@ class Settings(BaseSettings):
     # Faust standby replicas per table partition: warm copies on other workers, so a failover
     # does not replay the whole changelog (k8s and compose run at least two workers).
     standby_replicas: int = Field(default=1, ge=0, le=16)
+    # How often the worker samples consumer lag, table sizes and stream time for /metrics.
+    metrics_interval_seconds: float = Field(default=5.0, gt=0, le=3_600)
 
     @model_validator(mode="after")
     def _apply_flat_aliases(self) -> Settings:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,14 +40,17 @@ from streams.checkpoints import (
 )
 from streams.decode import RecordOrigin, decode
 from streams.headers import Watermark, cloudevent_headers, control_kind
+from streams.lag import LagReader
 from streams.measure_stage import ClosedEpoch, PartitionMeasurer
 from streams.merge import InputMerge
 from streams.metrics import WorkerMetrics
+from streams.observe import WorkerObserver, consumed_at
 from streams.rank_stage import PartitionRanker
 from streams.ranks import RankSummary, SketchPopulation
 from streams.settings import Clock, Settings
 from streams.topology import Topology
 from streams.transaction_gate import TransactionGate
+from streams.web import install_endpoints
 from tiering import CustomerState, Policy
 from tiering.measure import measurement_from_json, measurement_to_json
 
@@ -99,7 +103,14 @@ class Worker:
             processing_guarantee=settings.processing_guarantee,
             topic_partitions=partitions,
             topic_replication_factor=settings.topics.replication_factor,
-            web_enabled=False,
+            # Faust's web server serves /metrics, /healthz and /readyz (streams/web.py);
+            # its table and router views stay off: they would serve customer state.
+            web_enabled=True,
+            web_bind=settings.web.host,
+            web_port=settings.web.port,
+            web_tables_enabled=False,
+            web_router_enabled=False,
+            table_standby_replicas=settings.standby_replicas,
             autodiscover=False,
             datadir=str(settings.data_dir),
             value_serializer="raw",
@@ -147,6 +158,19 @@ class Worker:
         self.app.agent(self.inputs, name="measure")(self._measure_agent)
         self.app.agent(self.measurements, name="rank")(self._rank_agent)
         self.app.task(self._read_ranks)
+        self.observer = WorkerObserver(
+            self.metrics,
+            self._input_topics,
+            {
+                "customer-state": self.states,
+                "progress": self.progress,
+                "measured": self.measured,
+                "ranked": self.ranked,
+            },
+        )
+        self._assigned = False
+        install_endpoints(self.app, registry, self.ready)
+        self.app.task(self._sample_metrics)
         if settings.clock is Clock.WALL:
             self.app.task(self._tick_wall_clock)
 
@@ -213,7 +237,15 @@ class Worker:
             part.checkpoint = checkpoint
 
     async def _on_partitions_assigned(self, sender: Any, assigned: Any, **_: Any) -> None:
+        self._assigned = True
         self._rewind_ranks.set()
+
+    def ready(self) -> bool:
+        """Readiness: the group gave this worker its partitions (possibly none, when there
+        are more workers than partitions) and table recovery has completed."""
+        tables: Any = self.app.tables  # TableManagerT does not declare `recovery`
+        recovery = tables.recovery
+        return self._assigned and recovery.completed.is_set() and not recovery.in_recovery
 
     async def _on_partitions_revoked(self, sender: Any, revoked: Any, **_: Any) -> None:
         """Forget revoked partitions: their next owner restores them from the tables."""
@@ -223,6 +255,8 @@ class Worker:
             self._rankers.pop(tp.partition, None)
             self._pending.pop(tp.partition, None)
             self._ranked_through.pop(tp.partition, None)
+        self.observer.partitions_revoked(tp.partition for tp in revoked)
+        self.observer.classifications(self._rankers.values())
 
     def _load(self, customer_id: str) -> CustomerState | None:
         # Decoding state JSON was a tenth of the worker's time: keep decoded states of the
@@ -273,6 +307,10 @@ class Worker:
         for domain_event, source in part.merge.release():
             await self._advance(partition, part.measurer, domain_event.occurred_at)
             self._apply(partition, part.measurer, domain_event, source.message.topic)
+            if part.measurer.is_dirty(domain_event.customer_id):
+                self.observer.event_applied(
+                    partition, domain_event.customer_id, consumed_at(source.message)
+                )
             await manual.ack(source)
         merged = part.merge.merged_time
         if merged is not None:
@@ -360,6 +398,7 @@ class Worker:
 
     async def _publish_closed(self, partition: int, epochs: list[ClosedEpoch]) -> None:
         for epoch in epochs:
+            self.observer.epoch_closed(partition, epoch)
             for customer, record in measured_after_close(partition, epoch):
                 self.measured[customer.encode()] = record.to_json()
             boundary = epoch.boundary.isoformat()
@@ -459,6 +498,7 @@ class Worker:
                 for _, source in pending:
                     await manual.ack(source)
                 await manual.ack(event)
+                self.observer.boundary_done(partition, boundary)
                 continue
             # Never wait at the barrier holding the gate: summaries become visible only
             # when the transactions that carry them commit.
@@ -478,7 +518,10 @@ class Worker:
     ) -> None:
         ranker = self._ranker(partition)
         measurements = tuple(measurement for measurement, _ in pending)
-        for change in ranker.rank(boundary, population, measurements):
+        started = time.perf_counter()
+        changes = ranker.rank(boundary, population, measurements)
+        sweep_seconds = time.perf_counter() - started
+        for change in changes:
             await self.tier_changes.send(
                 key=change.customer_id.encode(),
                 value=change.model_dump_json().encode(),
@@ -490,10 +533,8 @@ class Worker:
                 ),
                 partition=partition,
             )
-            for field in change.changes:
-                self.metrics.tier_changes.labels(
-                    field=field.value, direction=change.direction.value
-                ).inc()
+        self.observer.boundary_ranked(partition, boundary, changes, ranker, sweep_seconds)
+        self.observer.classifications(self._rankers.values())
         for customer in ranker.touched:
             record = RankedRecord(partition, *ranker.entry(customer))
             self.ranked[customer.encode()] = record.to_json()
@@ -503,6 +544,41 @@ class Worker:
         for _, source in pending:
             await manual.ack(source)
         await manual.ack(event)
+
+    async def _sample_metrics(self) -> None:
+        """Every few seconds: consumer lag of the assigned input partitions, table sizes,
+        stream time. A failed lag read is logged and retried at the next sample."""
+        from aiokafka.errors import KafkaError
+
+        settings = self.settings
+        reader = LagReader(
+            settings.kafka.bootstrap,
+            settings.app_id,
+            read_committed=settings.processing_guarantee == "exactly_once",
+        )
+        await reader.start()
+        reported: set[tuple[str, int]] = set()
+        try:
+            while True:
+                assigned = sorted(
+                    (tp.topic, tp.partition)
+                    for tp in self.app.consumer.assignment()
+                    if tp.topic in self._input_topics
+                )
+                try:
+                    offsets = await reader.read(assigned)
+                except KafkaError as error:
+                    log.warning("consumer lag not sampled: %s", type(error).__name__)
+                else:
+                    self.observer.lag(offsets.ends, offsets.committed, offsets.beginnings, reported)
+                    reported = set(offsets.ends)
+                await self.observer.sample_tables(settings.store.startswith("memory"))
+                self.observer.stream_time(
+                    part.measurer.stream_time for part in self._partitions.values()
+                )
+                await asyncio.sleep(settings.metrics_interval_seconds)
+        finally:
+            await reader.stop()
 
     def _ranker(self, partition: int) -> PartitionRanker:
         """The partition's stage-2 bookkeeping, restored from the `ranked` table on first use."""

@@ -1,10 +1,9 @@
 """Every dashboard query and every alert rule returns data from a real Prometheus.
 
 The scrape targets here are two small in-test HTTP servers that export `WorkerMetrics` and
-`NotifierMetrics` on fresh registries with realistic, moving values (`_SampleTraffic`). They
-stand in for the worker and the notifier, which do not serve /metrics yet: when they do, the
-same check should run with `render_config` pointed at the real processes (the harness in
-tests/integration/prometheus.py takes any targets).
+`NotifierMetrics` on fresh registries with realistic, moving values (`_SampleTraffic`): a
+fast check of the queries against every label set, busy traffic included. The same queries
+against a real `tierstream worker` are in tests/integration/test_worker_web.py.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from tests.integration.worker_process import (
     read_records,
     running_worker,
     wait_until_ranked,
+    with_own_port,
     worker_env,
 )
 from tiering import default_policy
@@ -169,9 +170,15 @@ def test_two_workers_split_the_partitions_and_emit_what_one_does(
     prepare_topics(infra, unique_name, partitions)
     _replay(monkeypatch, env, orders, feedback, watermark)
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
-    second_env = {**env, "TIERSTREAM_DATA_DIR": str(tmp_path / "data-2")}
-    with running_worker(env, first_log), running_worker(second_env, second_log):
+    second_env = with_own_port({**env, "TIERSTREAM_DATA_DIR": str(tmp_path / "data-2")})
+    with (
+        running_worker(env, first_log) as first,
+        running_worker(second_env, second_log) as second,
+    ):
         received = _tier_changes(infra, unique_name, len(expected.emitted), 240)
+        # Both took part: a worker that exits at start-up (a taken web port, say) would
+        # leave the other to do everything, and the sequence alone would not tell.
+        assert (first.poll(), second.poll()) == (None, None), log_tail(second_log)
 
     assert len(received) == len(expected.emitted), log_tail(first_log) + log_tail(second_log)
     assert _per_customer(received) == _per_customer(expected.emitted)

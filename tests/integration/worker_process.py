@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from tests.conftest import Infra
+from tests.integration.notifier_harness import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = 86_400
@@ -35,7 +36,10 @@ def worker_env(
     epoch_seconds: int = DAY,
     **extra: str,
 ) -> dict[str, str]:
-    """TIERSTREAM_* variables for a worker (and replay) on fresh topics named after `name`."""
+    """TIERSTREAM_* variables for a worker (and replay) on fresh topics named after `name`.
+
+    The web server gets a free port: a worker whose port is taken exits at start-up, so
+    each worker of a test needs its own (see `with_own_port`)."""
     return {
         "TIERSTREAM_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
         "TIERSTREAM_APP_ID": name,
@@ -50,8 +54,14 @@ def worker_env(
         "TIERSTREAM_EPOCH_SECONDS": str(epoch_seconds),
         "TIERSTREAM_PROCESSING_GUARANTEE": guarantee,
         "TIERSTREAM_DATA_DIR": str(data_dir),
+        "TIERSTREAM_WEB__PORT": str(free_port()),
         **extra,
     }
+
+
+def with_own_port(env: dict[str, str]) -> dict[str, str]:
+    """The same environment with another free web port, for a second worker."""
+    return {**env, "TIERSTREAM_WEB__PORT": str(free_port())}
 
 
 def prepare_topics(infra: Infra, name: str, partitions: int = 2) -> None:

@@ -1,0 +1,220 @@
+"""The worker's metrics: WorkerMetrics kept in step with the two stages and the tables.
+
+The stages call the `WorkerObserver` hooks (an event applied, an epoch closed, a boundary
+ranked, partitions revoked); a periodic task samples what is cheaper to read than to track
+(consumer lag, table sizes, stream time). Labels are topic names, partitions, table names
+and enum members only: customer ids live in memory here (for the latency) and never reach
+a label or a log line.
+
+Event-to-TierChanged latency: for each customer, the time its latest event before a boundary
+was consumed (Faust's `Message.time_in`, set when the record left the consumer) is kept
+until the boundary is ranked; a TierChanged at that boundary observes now minus that time.
+Changes with no event behind them (due-index, cut points, tier holds) and changes of
+boundaries ranked after a restart (the times are in memory only) are not observed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from schemas import ChangedField, Direction, Lifecycle, Risk, Tier
+from schemas.tier_changed import TierChanged
+from streams.measure_stage import ClosedEpoch
+from streams.metrics import WorkerMetrics
+from streams.rank_stage import PartitionRanker
+from tiering import Outcome
+
+__all__ = ["DEAD_LETTER_ERROR_TYPES", "REEVALUATION_CAUSES", "WorkerObserver", "consumed_at"]
+
+log = logging.getLogger("tierstream.worker.metrics")
+
+# What `streams.decode` and the worker put in a dead letter's error_type.
+DEAD_LETTER_ERROR_TYPES = ("json_invalid", "schema_invalid", "empty_value", "control_invalid")
+REEVALUATION_CAUSES = ("event", "due", "cut_points")
+# A table scan hands the event loop back this often (keys), so the agents keep running.
+_SCAN_YIELD_EVERY = 5_000
+
+
+def consumed_at(message: Any) -> float:
+    """When Faust's consumer handed the record over (monotonic seconds), else now."""
+    time_in = getattr(message, "time_in", None)
+    return float(time_in) if time_in is not None else time.monotonic()
+
+
+class WorkerObserver:
+    """Hooks the worker calls, and the samples its periodic task takes."""
+
+    def __init__(
+        self, metrics: WorkerMetrics, input_topics: Sequence[str], tables: Mapping[str, Any]
+    ) -> None:
+        self.metrics = metrics
+        self._input_topics = tuple(input_topics)
+        self._tables = dict(tables)
+        # partition -> customer -> monotonic time its latest event was consumed, until the
+        # next boundary closes; then moved to `_waiting` under that boundary until ranked.
+        self._consumed: dict[int, dict[str, float]] = {}
+        self._waiting: dict[tuple[int, datetime], dict[str, float]] = {}
+        self._precreate()
+
+    def _precreate(self) -> None:
+        """Every label set the dashboard and the rules select, at zero, so that rate() and
+        ratios have series from the first scrape on."""
+        m = self.metrics
+        for topic in self._input_topics:
+            for outcome in (*(o.value for o in Outcome), "invalid"):
+                m.events_consumed.labels(topic=topic, outcome=outcome)
+            for error_type in DEAD_LETTER_ERROR_TYPES:
+                m.dead_letters.labels(topic=topic, error_type=error_type)
+        for field in ChangedField:
+            for direction in Direction:
+                m.tier_changes.labels(field=field.value, direction=direction.value)
+        for cause in REEVALUATION_CAUSES:
+            m.customers_reevaluated.labels(cause=cause)
+        self.classifications(())
+        for table in self._tables:
+            m.table_keys.labels(table=table).set(0)
+            m.state_bytes.labels(table=table).set(0)
+
+    # --- stage 1 ----------------------------------------------------------------------------
+
+    def event_applied(self, partition: int, customer_id: str, consumed: float) -> None:
+        """An event was applied to a customer's state; it will be measured at the next
+        boundary of its partition."""
+        self._consumed.setdefault(partition, {})[customer_id] = consumed
+
+    def epoch_closed(self, partition: int, epoch: ClosedEpoch) -> None:
+        """A boundary of a partition closed: its measured customers wait for the ranking."""
+        for cause, count in epoch.causes.items():
+            self.metrics.customers_reevaluated.labels(cause=cause).inc(count)
+        consumed = self._consumed.get(partition, {})
+        waiting = {
+            m.customer_id: consumed.pop(m.customer_id)
+            for m in epoch.measurements
+            if m.customer_id in consumed
+        }
+        if waiting:
+            self._waiting[(partition, epoch.boundary)] = waiting
+
+    # --- stage 2 ----------------------------------------------------------------------------
+
+    def boundary_ranked(
+        self,
+        partition: int,
+        boundary: datetime,
+        changes: Iterable[TierChanged],
+        ranker: PartitionRanker,
+        duration: float,
+    ) -> None:
+        """A boundary was ranked in `duration` seconds and its TierChanged events were sent."""
+        m = self.metrics
+        m.sweep_duration.observe(duration)
+        for cause, count in ranker.causes.items():
+            m.customers_reevaluated.labels(cause=cause).inc(count)
+        waiting = self._waiting.pop((partition, boundary), {})
+        now = time.monotonic()
+        for change in changes:
+            for field in change.changes:
+                m.tier_changes.labels(field=field.value, direction=change.direction.value).inc()
+            consumed = waiting.get(change.customer_id)
+            if consumed is not None:
+                m.event_to_change_latency.observe(max(0.0, now - consumed))
+        self.boundary_done(partition, boundary)
+
+    def boundary_done(self, partition: int, boundary: datetime) -> None:
+        """Forget the latency marks of a partition's boundaries up to `boundary` (ranked now
+        or before a restart)."""
+        for key in [k for k in self._waiting if k[0] == partition and k[1] <= boundary]:
+            del self._waiting[key]
+
+    def classifications(self, rankers: Iterable[PartitionRanker]) -> None:
+        """Set the customer gauges from the rankers of the locally owned partitions."""
+        tiers = dict.fromkeys(Tier, 0)
+        risks = dict.fromkeys(Risk, 0)
+        lifecycles = dict.fromkeys(Lifecycle, 0)
+        monetary = dict.fromkeys(Tier, Decimal(0))
+        for ranker in rankers:
+            counts = ranker.counts()
+            for tier, count in counts.tiers.items():
+                tiers[tier] += count
+            for risk, count in counts.risks.items():
+                risks[risk] += count
+            for stage, count in counts.lifecycles.items():
+                lifecycles[stage] += count
+            for tier, amount in counts.monetary_by_tier.items():
+                monetary[tier] += amount
+        m = self.metrics
+        total = sum(monetary.values(), Decimal(0))
+        for tier in Tier:
+            m.customers_by_tier.labels(tier=tier.value).set(tiers[tier])
+            share = float(monetary[tier] / total) if total > 0 else 0.0
+            m.revenue_share.labels(tier=tier.value).set(share)
+        for risk in Risk:
+            m.customers_by_risk.labels(risk=risk.value).set(risks[risk])
+        for stage in Lifecycle:
+            m.customers_by_lifecycle.labels(lifecycle=stage.value).set(lifecycles[stage])
+
+    def partitions_revoked(self, partitions: Iterable[int]) -> None:
+        """Forget what revoked partitions left here (their next owner reports them)."""
+        gone = set(partitions)
+        for partition in gone:
+            self._consumed.pop(partition, None)
+        for key in [k for k in self._waiting if k[0] in gone]:
+            del self._waiting[key]
+
+    # --- periodic samples ---------------------------------------------------------------------
+
+    def stream_time(self, stream_times: Iterable[datetime | None]) -> None:
+        """Stream time of the most advanced local partition (left as is when none has one)."""
+        known = [instant for instant in stream_times if instant is not None]
+        if known:
+            self.metrics.stream_time.set(max(known).timestamp())
+
+    def lag(
+        self,
+        ends: Mapping[tuple[str, int], int],
+        committed: Mapping[tuple[str, int], int | None],
+        beginnings: Mapping[tuple[str, int], int],
+        previous: Iterable[tuple[str, int]] = (),
+    ) -> None:
+        """Lag per assigned input partition: end offset minus committed offset (the start of
+        the log when the group has committed nothing there). Partitions no longer assigned
+        (`previous` but not in `ends`) are removed."""
+        gauge = self.metrics.consumer_lag
+        for topic, partition in set(previous) - set(ends):
+            with contextlib.suppress(KeyError):
+                gauge.remove(topic, str(partition))
+        for key, end in ends.items():
+            position = committed.get(key)
+            if position is None or position < 0:
+                position = beginnings.get(key, 0)
+            gauge.labels(topic=key[0], partition=str(key[1])).set(max(0, end - position))
+
+    async def sample_tables(self, memory_store: bool) -> None:
+        """Keys and key+value bytes held in each table's local store.
+
+        A scan, so it runs every few seconds and yields to the agents every few thousand
+        keys; a memory store (tests) is copied first, since the agents change it meanwhile.
+        """
+        for name, table in self._tables.items():
+            items: Iterable[tuple[Any, Any]] = table.data.items()
+            if memory_store:
+                items = list(items)
+            keys = size = 0
+            try:
+                for key, value in items:
+                    keys += 1
+                    size += len(key) + len(value)
+                    if keys % _SCAN_YIELD_EVERY == 0:
+                        await asyncio.sleep(0)
+            except Exception:  # a rebalance closed the store mid-scan: keep the last sample
+                log.debug("table %s changed during its scan; sample skipped", name)
+                continue
+            self.metrics.table_keys.labels(table=name).set(keys)
+            self.metrics.state_bytes.labels(table=name).set(size)
