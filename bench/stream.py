@@ -135,6 +135,7 @@ async def _offsets(bootstrap: str, group: str | None, topics: list[str]) -> dict
 def throughput(args: argparse.Namespace, bootstrap: str, data: Path) -> None:
     from streams.cli import main as cli
     from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
+    from streams.kafka_admin import ranked_through
 
     name = f"bench-{uuid.uuid4().hex[:8]}"
     env = _env(
@@ -173,7 +174,7 @@ def throughput(args: argparse.Namespace, bootstrap: str, data: Path) -> None:
                 committed = asyncio.run(_offsets(bootstrap, name, inputs))
                 if sum(committed.values()) > 0:
                     first_progress = time.perf_counter()
-            ranked = asyncio.run(_ranked_through(bootstrap, f"{name}-progress-changelog"))
+            ranked = asyncio.run(ranked_through(bootstrap, name))
             if len(ranked) == args.partitions and all(b == FINAL for b in ranked.values()):
                 break
     finally:
@@ -195,37 +196,6 @@ def throughput(args: argparse.Namespace, bootstrap: str, data: Path) -> None:
 
 
 FINAL = "2026-07-01T00:00:00+00:00"
-
-
-async def _ranked_through(bootstrap: str, changelog: str) -> dict[bytes, str]:
-    """The last boundary each partition has ranked, from the worker's committed checkpoints."""
-    from aiokafka import AIOKafkaConsumer
-
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    # Subscribing to a missing topic would make the broker auto-create it with one
-    # partition, before the worker creates it with the right count.
-    if changelog not in await consumer.topics():
-        await consumer.stop()
-        return {}
-    consumer.subscribe([changelog])
-    ranked: dict[bytes, str] = {}
-    try:
-        while True:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            if not batches:
-                return ranked
-            for records in batches.values():
-                for record in records:
-                    if record.key and record.key.startswith(b"ranked-") and record.value:
-                        ranked[record.key] = record.value.decode()
-    finally:
-        await consumer.stop()
 
 
 async def _latency_run(bootstrap: str, name: str, rate: float, seconds: float) -> list[float]:

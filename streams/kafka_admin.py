@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["ensure_topics"]
+__all__ = ["ensure_topics", "ranked_through"]
 
 
 async def ensure_topics(
@@ -32,3 +32,36 @@ async def ensure_topics(
             )
     finally:
         await admin.close()
+
+
+async def ranked_through(bootstrap: str, app_id: str) -> dict[int, str]:
+    """The last boundary each partition's rank stage committed (from the worker's checkpoint
+    table), so a caller knows the stream has settled at a boundary (tests, bench)."""
+    changelog = f"{app_id}-progress-changelog"
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    # Subscribing to a missing topic would make the broker auto-create it with one
+    # partition, before the worker creates it with the right count.
+    if changelog not in await consumer.topics():
+        await consumer.stop()
+        return {}
+    consumer.subscribe([changelog])
+    ranked: dict[int, str] = {}
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            if not batches:
+                return ranked
+            for records in batches.values():
+                for record in records:
+                    if record.key and record.key.startswith(b"ranked-") and record.value:
+                        ranked[int(record.key.removeprefix(b"ranked-"))] = record.value.decode()
+    finally:
+        await consumer.stop()

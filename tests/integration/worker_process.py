@@ -153,42 +153,13 @@ async def produce(bootstrap: str, records: list[Outgoing]) -> None:
         await producer.stop()
 
 
-async def ranked_through(bootstrap: str, app_id: str) -> dict[int, str]:
-    """The last boundary each partition's rank stage committed (from the worker's checkpoint
-    table), so a test knows the stream has settled at the final boundary."""
-    changelog = f"{app_id}-progress-changelog"
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    # Subscribing to a missing topic would make the broker auto-create it with one
-    # partition, before the worker creates it with the right count.
-    if changelog not in await consumer.topics():
-        await consumer.stop()
-        return {}
-    consumer.subscribe([changelog])
-    ranked: dict[int, str] = {}
-    try:
-        while True:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            if not batches:
-                return ranked
-            for records in batches.values():
-                for record in records:
-                    if record.key and record.key.startswith(b"ranked-") and record.value:
-                        ranked[int(record.key.removeprefix(b"ranked-"))] = record.value.decode()
-    finally:
-        await consumer.stop()
-
-
 def wait_until_ranked(
     infra: Infra, app_id: str, partitions: int, boundary: str, timeout: float
 ) -> bool:
     """Poll (bounded) until every partition has ranked `boundary` (ISO text)."""
     import time
+
+    from streams.kafka_admin import ranked_through
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
