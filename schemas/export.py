@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from schemas.customer_classification import CustomerClassification
 from schemas.dead_letter import DeadLetter
 from schemas.events import FeedbackEvent, OrderEvent
 from schemas.profile import CustomerProfile
@@ -23,6 +24,7 @@ __all__ = ["EXPORTED_MODELS", "SCHEMA_DIR", "render_schema", "write_all"]
 SCHEMA_DIR = Path(__file__).parent / "jsonschema"
 
 EXPORTED_MODELS: dict[str, type[BaseModel]] = {
+    "customer_classification": CustomerClassification,
     "customer_profile": CustomerProfile,
     "dead_letter": DeadLetter,
     "feedback_event": FeedbackEvent,

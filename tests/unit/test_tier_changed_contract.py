@@ -74,6 +74,23 @@ def test_event_id_differs_between_a_first_classification_and_a_change() -> None:
     )
 
 
+def test_event_ids_are_the_ones_contract_1_0_published() -> None:
+    """Known values: `tier_changed_event_id` of the 1.0 release (commit 252fc88) on these
+    inputs. The id hashes customer, instant and both classifications, never the contract
+    version, so a minor version bump leaves replayed ids (and the notifier's dedupe) intact."""
+    assert tier_changed_event_id("c-1", AS_OF, SILVER, GOLD) == (
+        "7ae0d749-77d3-54a2-b778-b0a781f50e94"
+    )
+    assert tier_changed_event_id("c-1", AS_OF, None, GOLD) == (
+        "76af06ea-9a0c-5caa-9705-33b2f18211bb"
+    )
+
+
+def test_an_event_of_contract_1_0_still_validates() -> None:
+    older = _event().model_dump(mode="json") | {"contract_version": "1.0"}
+    assert TierChanged.model_validate(older).event_id == _event().event_id
+
+
 def test_tier_changed_round_trips_through_json() -> None:
     event = _event()
     assert TierChanged.model_validate_json(event.model_dump_json()) == event
