@@ -7,7 +7,9 @@ table, written in the same transaction as the outputs it led to:
 - `progress` (one key per partition): each input's high water and the epoch clock;
 - `measured` (one key per customer): stage 1's last measurement of the customer, when it is
   next due, and whether it changed since the last closed boundary;
-- `ranked` (one key per customer): stage 2's latest measurement, classification and tier hold.
+- `ranked` (one key per customer): stage 2's latest measurement, classification and tier hold,
+  and when and against what figures it was last evaluated (what `GET /customers/{id}`
+  answers with; records written before that was kept have none until the next boundary).
 
 Per-customer records carry their partition so a restore can pick its partition's keys.
 Pure encoding; versioned like `CustomerState` so a later release can read them.
@@ -21,10 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from schemas import Classification, Tier
+from schemas import Classification, ClassificationMetrics, Tier
 from streams.epochs import EpochClock
 from streams.measure_stage import ClosedEpoch, PartitionMeasurer
-from streams.rank_stage import PartitionRanker
+from streams.rank_stage import LastEvaluation, PartitionRanker
 from tiering import Measurement, Policy, TierHold
 from tiering.measure import measurement_from_json, measurement_to_json
 
@@ -131,9 +133,11 @@ class RankedRecord:
     measurement: Measurement
     classification: Classification | None
     hold: TierHold
+    evaluation: LastEvaluation | None = None
 
     def to_json(self) -> bytes:
         """Encode."""
+        evaluation = self.evaluation
         return json.dumps(
             {
                 "v": _VERSION,
@@ -146,6 +150,13 @@ class RankedRecord:
                     "tier": None if self.hold.tier is None else self.hold.tier.value,
                     "below_since": _iso(self.hold.below_since),
                 },
+                "e": None
+                if evaluation is None
+                else {
+                    "as_of": evaluation.as_of.isoformat(),
+                    "metrics": evaluation.metrics.model_dump(mode="json"),
+                    "policy": evaluation.policy_version,
+                },
             }
         ).encode()
 
@@ -154,6 +165,8 @@ class RankedRecord:
         """Decode."""
         data = _load(raw)
         hold = data["hold"]
+        # Absent from records written before evaluations were kept: additive, same version.
+        evaluated = data.get("e")
         return RankedRecord(
             data["p"],
             measurement_from_json(json.dumps(data["m"]).encode()),
@@ -161,6 +174,13 @@ class RankedRecord:
             TierHold(
                 None if hold["tier"] is None else Tier(hold["tier"]),
                 _instant(hold["below_since"]),
+            ),
+            None
+            if evaluated is None
+            else LastEvaluation(
+                datetime.fromisoformat(evaluated["as_of"]),
+                ClassificationMetrics.model_validate(evaluated["metrics"]),
+                evaluated["policy"],
             ),
         )
 

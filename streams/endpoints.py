@@ -8,6 +8,7 @@ the notifier on its own (`Settings.web` of its process, `NOTIFIER_WEB_PORT` in d
 from __future__ import annotations
 
 __all__ = [
+    "CUSTOMER_PATH",
     "LIVENESS_PATH",
     "METRICS_PATH",
     "NOTIFIER_WEB_PORT",
@@ -21,5 +22,8 @@ LIVENESS_PATH = "/healthz"
 # 200 once the process can do its work (worker: partitions assigned and tables recovered;
 # notifier: Kafka consumer and Redis connected); failing it only takes it out of Services.
 READINESS_PATH = "/readyz"
+# The worker's answer for one customer's current classification (any worker forwards the
+# request to the one that owns the customer's partition).
+CUSTOMER_PATH = "/customers/{customer_id}"
 WORKER_WEB_PORT = 6066
 NOTIFIER_WEB_PORT = 6067

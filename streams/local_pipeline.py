@@ -93,6 +93,12 @@ class LocalPipeline:
         """The current classification of a customer."""
         return self._rankers[self.partition_of(customer_id)].classification(customer_id)
 
+    def ranked(self, customer_id: str) -> bytes | None:
+        """The customer's value in the worker's `ranked` table (what `GET /customers/{id}`
+        answers from), encoded as the worker stores it."""
+        record = self._ranked.get(customer_id)
+        return None if record is None else record.to_json()
+
     def counts(self, partition: int) -> ClassificationCounts:
         """How one partition's current classifications are spread (the worker's gauges)."""
         return self._rankers[partition].counts()

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from schemas import Classification, Lifecycle, Risk, Tier
+from schemas import Classification, ClassificationMetrics, Lifecycle, Risk, Tier
 from schemas.profile import AccountManager
 from schemas.tier_changed import TierChanged, tier_changed_event_id
 from streams.cut_sweep import changed_positions
@@ -35,7 +35,7 @@ from tiering import (
 from tiering.classify import score_of
 from tiering.measure import DAY, at_later_instant
 
-__all__ = ["ClassificationCounts", "PartitionRanker"]
+__all__ = ["ClassificationCounts", "LastEvaluation", "PartitionRanker"]
 
 ManagerLookup = Callable[[str], AccountManager | None]
 
@@ -58,6 +58,21 @@ class ClassificationCounts:
 _Tally = tuple[Tier, Risk, Lifecycle, Decimal]
 
 
+@dataclass(frozen=True)
+class LastEvaluation:
+    """When a customer was last classified, against what figures, under which policy.
+
+    `as_of` is the epoch boundary (event time) of the evaluation: at or after the
+    `occurred_at` of the customer's last TierChanged, later when a boundary re-evaluated the
+    customer without a counted change. `metrics` are that evaluation's figures and ranks, as
+    a TierChanged at that boundary would carry them.
+    """
+
+    as_of: datetime
+    metrics: ClassificationMetrics
+    policy_version: str
+
+
 class PartitionRanker:
     """Latest measurement, classification and tier hold of each customer of one partition."""
 
@@ -67,6 +82,9 @@ class PartitionRanker:
         self._latest: dict[str, Measurement] = {}
         self._current: dict[str, tuple[Classification, TierHold]] = {}
         self._hold_due = DueIndex()
+        # Evaluations of the last `rank` call only: `entry` hands them to the checkpoint,
+        # which is where they are kept.
+        self._evaluated: dict[str, LastEvaluation] = {}
         self._previous: tuple[datetime, Population] | None = None
         # After a restore the previous population is gone: the next boundary re-evaluates
         # every customer instead of sweeping the cut points (same result, one-off cost).
@@ -103,10 +121,14 @@ class PartitionRanker:
         ranker._full_sweep = True
         return ranker
 
-    def entry(self, customer_id: str) -> tuple[Measurement, Classification | None, TierHold]:
-        """What to checkpoint for a customer touched by the last `rank` call."""
+    def entry(
+        self, customer_id: str
+    ) -> tuple[Measurement, Classification | None, TierHold, LastEvaluation | None]:
+        """What to checkpoint for a customer touched by the last `rank` call (the first three
+        are what `restored` takes back; the evaluation is for readers of the checkpoint)."""
         classification, hold = self._current.get(customer_id, (None, TierHold()))
-        return self._latest[customer_id], classification, hold
+        evaluation = self._evaluated.get(customer_id)
+        return self._latest[customer_id], classification, hold, evaluation
 
     def _hold_expiry(self, hold: TierHold) -> datetime | None:
         if hold.below_since is None:
@@ -159,6 +181,7 @@ class PartitionRanker:
         elif self._previous is not None:
             affected.update(self._cut_affected(self._previous, (boundary, population)))
         self.touched = affected
+        self._evaluated = {}
         held = set(due) - measured
         self.causes = Counter({"due": len(held), "cut_points": len(affected - measured - held)})
         events = []
@@ -178,6 +201,9 @@ class PartitionRanker:
         previous, hold = self._current.get(customer_id, (None, TierHold()))
         evaluation = classify_measurement(measurement, hold, population, self._policy)
         self._current[customer_id] = (evaluation.classification, evaluation.hold)
+        self._evaluated[customer_id] = LastEvaluation(
+            boundary, evaluation.metrics, self._policy.version
+        )
         self._tally(customer_id, evaluation.classification, measurement.monetary)
         self._hold_due.schedule(customer_id, self._hold_expiry(evaluation.hold))
         change = diff(previous, evaluation.classification, self._policy)

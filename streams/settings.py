@@ -90,12 +90,16 @@ class TopicSettings(BaseModel):
 
 
 class WebSettings(BaseModel):
-    """The worker's HTTP server (metrics, health, table lookups)."""
+    """The worker's HTTP server (metrics, health, customer lookups)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     host: str = "127.0.0.1"
     port: int = Field(default=6066, ge=0, le=65535)
+    # Where the other workers reach this one, to forward `GET /customers/{id}` to the owner
+    # of the customer's partition (Faust's canonical URL). Default: `host`, or for a wildcard
+    # `host` the address this machine's hostname resolves to (streams.web.advertised_host).
+    advertised_host: str | None = None
 
 
 class WebhookSettings(BaseModel):

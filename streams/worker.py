@@ -50,7 +50,7 @@ from streams.ranks import RankSummary, SketchPopulation
 from streams.settings import Clock, Settings
 from streams.topology import Topology
 from streams.transaction_gate import TransactionGate
-from streams.web import install_endpoints
+from streams.web import advertised_host, install_customer_lookup, install_endpoints
 from tiering import CustomerState, Policy
 from tiering.measure import measurement_from_json, measurement_to_json
 
@@ -103,10 +103,13 @@ class Worker:
             processing_guarantee=settings.processing_guarantee,
             topic_partitions=partitions,
             topic_replication_factor=settings.topics.replication_factor,
-            # Faust's web server serves /metrics, /healthz and /readyz (streams/web.py);
-            # its table and router views stay off: they would serve customer state.
+            # Faust's web server serves /metrics, /healthz, /readyz and /customers/{id}
+            # (streams/web.py); its generic table and router views stay off: they would
+            # serve every table's raw state. web_host makes the canonical URL the other
+            # workers forward customer lookups to.
             web_enabled=True,
             web_bind=settings.web.host,
+            web_host=advertised_host(settings.web),
             web_port=settings.web.port,
             web_tables_enabled=False,
             web_router_enabled=False,
@@ -170,6 +173,7 @@ class Worker:
         )
         self._assigned = False
         install_endpoints(self.app, registry, self.ready)
+        install_customer_lookup(self.app, self.ranked, self.ready)
         self.app.task(self._sample_metrics)
         if settings.clock is Clock.WALL:
             self.app.task(self._tick_wall_clock)
