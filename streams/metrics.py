@@ -7,11 +7,19 @@ never a customer id, manager or other personal or high-cardinality value.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["NotifierMetrics", "WorkerMetrics"]
+__all__ = [
+    "CUSTOMER_RECORD_OUTCOMES",
+    "PUSH_ALERT_OUTCOMES",
+    "STREAM_ALERT_OUTCOMES",
+    "TIER_CHANGE_RECORD_OUTCOMES",
+    "NotifierMetrics",
+    "WorkerMetrics",
+]
 
 # Event-to-TierChanged latency spans sub-second (live) to minutes (epoch waits).
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
@@ -125,6 +133,16 @@ class WorkerMetrics:
         )
 
 
+# The notifier's label values (a unit test checks the notifier's code uses no others).
+# A push channel (webhook, email): delivered, an attempt failed, parked after the last attempt,
+# already delivered before (a redelivery), channel cannot reach the recipient.
+PUSH_ALERT_OUTCOMES = ("sent", "failed", "parked", "duplicate", "skipped")
+# The Redis alert streams (channel `redis`, when enabled): appended now, or appended before.
+STREAM_ALERT_OUTCOMES = ("sent", "duplicate")
+TIER_CHANGE_RECORD_OUTCOMES = ("alert", "no_alert", "invalid")
+CUSTOMER_RECORD_OUTCOMES = ("profile", "erased", "invalid")
+
+
 @dataclass(frozen=True)
 class NotifierMetrics:
     """Everything the notifier reports."""
@@ -163,3 +181,29 @@ class NotifierMetrics:
                 registry=registry,
             ),
         )
+
+    def start_at_zero(
+        self,
+        push_channels: Iterable[str],
+        stream_channel: str | None,
+        tier_changes_topic: str,
+        customers_topic: str,
+    ) -> None:
+        """Export every labelled series this notifier can move, at 0, from start-up.
+
+        A labelled series otherwise appears at its first increment: until the first failure
+        `outcome="failed"` would be absent, so the delivery panels and the failing/parked alert
+        rules would show no data (absent, not 0) on a healthy notifier, and `rate()` or
+        `increase()` would miss the first failure, which has no earlier sample to compare with.
+        """
+        for channel in push_channels:
+            for outcome in PUSH_ALERT_OUTCOMES:
+                self.alerts.labels(channel=channel, outcome=outcome)
+            self.delivery_latency.labels(channel=channel)
+        if stream_channel is not None:
+            for outcome in STREAM_ALERT_OUTCOMES:
+                self.alerts.labels(channel=stream_channel, outcome=outcome)
+        for outcome in TIER_CHANGE_RECORD_OUTCOMES:
+            self.records.labels(topic=tier_changes_topic, outcome=outcome)
+        for outcome in CUSTOMER_RECORD_OUTCOMES:
+            self.records.labels(topic=customers_topic, outcome=outcome)

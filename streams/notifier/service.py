@@ -73,6 +73,12 @@ class Notifier:
         self.redis = connect(settings.redis)
         self.read_model = ReadModel(self.redis, self.keys)
         self.channels = build_channels(settings, self.clock)
+        self.metrics.start_at_zero(
+            [channel.name for channel in self.channels],
+            RedisStreams.name if config.redis_streams else None,
+            settings.topics.tier_changes,
+            settings.topics.customers,
+        )
         self.deliverer = Deliverer(
             self.redis,
             self.keys,
