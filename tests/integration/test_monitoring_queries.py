@@ -3,7 +3,8 @@
 The scrape targets here are two small in-test HTTP servers that export `WorkerMetrics` and
 `NotifierMetrics` on fresh registries with realistic, moving values (`_SampleTraffic`): a
 fast check of the queries against every label set, busy traffic included. The same queries
-against a real `tierstream worker` are in tests/integration/test_worker_web.py.
+against a real `tierstream worker` and `tierstream notifier` are in
+tests/integration/test_worker_web.py.
 """
 
 from __future__ import annotations

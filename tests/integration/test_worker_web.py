@@ -1,11 +1,12 @@
-"""A real `tierstream worker` serves /healthz, /readyz and /metrics, and every dashboard panel
-and alert rule returns data from a real Prometheus scraping it.
+"""A real `tierstream worker` serves /healthz, /readyz, /metrics and /customers/{id}, and
+every dashboard panel and alert rule returns data from a real Prometheus scraping it and a
+real `tierstream notifier`.
 
-The worker runs as a subprocess (event clock, memory store) on fresh topics; Prometheus
-scrapes it from before the history is replayed, so every counter and histogram moves between
-scrapes. The notifier's series come from a stand-in exporter (`_NotifierTraffic`): the real
-notifier's /metrics is checked by its own tests, and its failure-outcome series exist only
-once a delivery failed, which a healthy run here does not produce.
+The worker and the notifier run as subprocesses (event clock, memory store) on fresh topics;
+the notifier's webhook channel posts to a local signed-webhook sink. Prometheus scrapes both
+from before the history is replayed, so every counter and histogram moves between scrapes,
+and the notifier's failure outcomes are there at 0 (it exports them from start-up) although
+a healthy run fails no delivery.
 """
 
 from __future__ import annotations
@@ -13,28 +14,34 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import random
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.tier_changed import TierChanged
 from streams.cli import main
+from streams.customer_lookup import NOT_CLASSIFIED
 from streams.endpoints import LIVENESS_PATH, METRICS_PATH, READINESS_PATH
 from streams.epochs import boundary_at_or_before
 from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
-from streams.metrics import NotifierMetrics
+from streams.metrics import PUSH_ALERT_OUTCOMES, STREAM_ALERT_OUTCOMES
 from tests.conftest import Infra
-from tests.integration.notifier_harness import free_port
+from tests.integration.notifier_harness import (
+    SECRET,
+    NotifierProcess,
+    WebhookSink,
+    free_port,
+    notifier_env,
+)
 from tests.integration.prometheus import PrometheusServer, render_config
 from tests.integration.worker_process import (
     DAY,
@@ -61,6 +68,7 @@ PARTITIONS = 2
 # first scrape (Grafana's $__rate_interval would be as wide on a dashboard of the last 5 min).
 RATE_INTERVAL = "5m"
 WAIT_SECONDS = 45.0
+UNKNOWN_CUSTOMER = "/customers/nobody"
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -71,19 +79,24 @@ def _get(url: str) -> tuple[int, bytes]:
         return int(error.code), error.read()
 
 
-def _wait_ready(base: str, timeout: float, log: Path) -> list[tuple[int, int]]:
-    """Poll /healthz and /readyz until /readyz says 200; return the (healthz, readyz)
-    statuses seen once the server answered."""
-    seen: list[tuple[int, int]] = []
+def _wait_ready(base: str, timeout: float, log: Path) -> list[tuple[int, int, int]]:
+    """Poll /healthz, an unknown customer and /readyz until /readyz says 200; return the
+    (healthz, customer, readyz) statuses seen once the server answered. Readiness only goes
+    from 503 to 200 here, so a customer answer before a 503 readyz was given while not ready."""
+    seen: list[tuple[int, int, int]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            statuses = (_get(base + LIVENESS_PATH)[0], _get(base + READINESS_PATH)[0])
+            statuses = (
+                _get(base + LIVENESS_PATH)[0],
+                _get(base + UNKNOWN_CUSTOMER)[0],
+                _get(base + READINESS_PATH)[0],
+            )
         except OSError:  # not listening yet
             time.sleep(0.05)
             continue
         seen.append(statuses)
-        if statuses[1] == 200:
+        if statuses[2] == 200:
             return seen
         time.sleep(0.05)
     raise AssertionError(f"/readyz never answered 200: {seen[-5:]}\n{log_tail(log)}")
@@ -97,51 +110,60 @@ def _history(tmp_path: Path) -> tuple[Path, Path, str]:
     return orders, feedback, final.isoformat()
 
 
-class _NotifierTraffic:
-    """Stand-in notifier /metrics: NotifierMetrics moving as a healthy notifier's would."""
-
-    def __init__(self, metrics: NotifierMetrics) -> None:
-        self._metrics = metrics
-        self._random = random.Random(6)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="notifier-traffic", daemon=True)
-
-    def __enter__(self) -> _NotifierTraffic:
-        self._tick()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.1):
-            self._tick()
-
-    def _tick(self) -> None:
-        n, rnd = self._metrics, self._random
-        for channel in ("webhook", "redis"):
-            n.alerts.labels(channel=channel, outcome="sent").inc(rnd.randint(1, 5))
-            n.alerts.labels(channel=channel, outcome="failed").inc(1 if rnd.random() < 0.02 else 0)
-            n.alerts.labels(channel=channel, outcome="parked").inc(0)
-            n.delivery_latency.labels(channel=channel).observe(rnd.uniform(0.05, 2.0))
-        n.records.labels(topic="tier-changes", outcome="alert").inc(rnd.randint(1, 5))
-        n.records.labels(topic="tier-changes", outcome="no_alert").inc(rnd.randint(1, 20))
-        n.pending_alerts.set(rnd.randint(0, 10))
+@contextmanager
+def _webhook_sink() -> Iterator[tuple[WebhookSink, str]]:
+    """The notifier harness's signed-webhook sink, served from a thread's event loop (the
+    test itself is synchronous: `tierstream replay` runs its own loop)."""
+    sink = WebhookSink()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="webhook-sink", daemon=True)
+    thread.start()
+    try:
+        url = asyncio.run_coroutine_threadsafe(sink.start(), loop).result(timeout=10)
+        yield sink, url
+    finally:
+        asyncio.run_coroutine_threadsafe(sink.close(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()
 
 
 @pytest.fixture
-def notifier_stand_in() -> Iterator[str]:
-    registry = CollectorRegistry()
-    server, thread = start_http_server(0, "127.0.0.1", registry)
-    try:
-        with _NotifierTraffic(NotifierMetrics.create(registry)):
-            yield f"127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+def notifier(
+    infra: Infra, unique_name: str, tmp_path: Path
+) -> Iterator[tuple[NotifierProcess, WebhookSink]]:
+    """A real `tierstream notifier` on the worker's topics; webhook alerts go to a local
+    sink, to a default owner (the replayed customers have no account manager)."""
+    topics = (f"{unique_name}-tier-changes", f"{unique_name}-customers")
+    # Created here, before the notifier would create them at the same moment.
+    prepare_topics(infra, unique_name, PARTITIONS)
+    with _webhook_sink() as (sink, url):
+        env = notifier_env(
+            infra,
+            unique_name,
+            topics,
+            webhook__url=url,
+            webhook__secret=SECRET,
+            default_owner="owner-on-call",
+        )
+        process = NotifierProcess(
+            {**env, "TIERSTREAM_TOPICS__PARTITIONS": str(PARTITIONS)}, tmp_path / "notifier.log"
+        )
+        try:
+            yield process, sink
+        finally:
+            process.stop()
+
+
+def _value(server: PrometheusServer, expr: str) -> float:
+    """The value of a query that must return exactly one sample."""
+    samples = server.query(expr)
+    assert len(samples) == 1, f"{expr}: {samples!r}"
+    return float(samples[0]["value"][1])
+
+
+def _logs(*paths: Path) -> str:
+    return "".join(log_tail(path) for path in paths)
 
 
 def _has_number(samples: list[dict[str, Any]]) -> bool:
@@ -185,11 +207,15 @@ def test_healthz_answers_while_readyz_is_503_until_the_worker_is_ready(
     base = f"http://127.0.0.1:{port}"
     with running_worker(env, log):
         seen = _wait_ready(base, 60, log)
-        # Liveness answers from the start; readiness waits for the assignment and recovery.
-        assert seen[0] == (200, 503), seen[:5]
-        assert all(healthz == 200 for healthz, _ in seen)
+        # Liveness answers from the start; readiness waits for the assignment and recovery,
+        # and so does the customer lookup (503, then 404 for a customer nobody classified).
+        assert seen[0] == (200, 503, 503), seen[:5]
+        assert all(healthz == 200 for healthz, _, _ in seen)
+        assert all(customer == 503 for _, customer, readyz in seen if readyz == 503)
         status, body = _get(base + READINESS_PATH)
         assert (status, json.loads(body)) == (200, {"status": "ready"})
+        status, body = _get(base + UNKNOWN_CUSTOMER)
+        assert (status, json.loads(body)) == (404, {"error": NOT_CLASSIFIED})
         status, body = _get(base + METRICS_PATH)
         assert status == 200
         names = {family.name for family in text_string_to_metric_families(body.decode())}
@@ -203,8 +229,9 @@ def test_every_dashboard_query_and_alert_rule_returns_data_from_a_real_worker(
     unique_name: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    notifier_stand_in: str,
+    notifier: tuple[NotifierProcess, WebhookSink],
 ) -> None:
+    process, sink = notifier
     port = free_port()
     env = worker_env(
         infra,
@@ -216,17 +243,24 @@ def test_every_dashboard_query_and_alert_rule_returns_data_from_a_real_worker(
     )
     prepare_topics(infra, unique_name, PARTITIONS)
     orders, feedback, watermark = _history(tmp_path)
-    log = tmp_path / "worker.log"
+    log, notifier_log = tmp_path / "worker.log", tmp_path / "notifier.log"
     config = render_config(
         {
             "tierstream-worker": [f"127.0.0.1:{port}"],
-            "tierstream-notifier": [notifier_stand_in],
+            "tierstream-notifier": [f"127.0.0.1:{process.port}"],
         },
         scrape_interval="1s",
     )
     with running_worker(env, log), PrometheusServer(config) as prometheus:
         _wait_ready(f"http://127.0.0.1:{port}", 60, log)
         prometheus.wait_for_targets_up(timeout=30)
+        # Before any record the notifier's outcomes are series at 0, not absent.
+        before = prometheus.query('tierstream_alerts_total{job="tierstream-notifier"}')
+        assert {(s["metric"]["channel"], s["metric"]["outcome"]) for s in before} == {
+            *(("webhook", outcome) for outcome in PUSH_ALERT_OUTCOMES),
+            *(("redis", outcome) for outcome in STREAM_ALERT_OUTCOMES),
+        }, _logs(log, notifier_log)
+        assert {float(sample["value"][1]) for sample in before} == {0.0}
         # Scraped before any input: every counter then moves between two scrapes.
         time.sleep(2)
         for variable, value in env.items():
@@ -257,8 +291,9 @@ def test_every_dashboard_query_and_alert_rule_returns_data_from_a_real_worker(
         ]
         empty = _wait_for_data(prometheus, [*dashboard, *rules])
         assert not empty, "\n".join(f"{q.source}: {q.expr}: {why}" for q, why in empty.items())
+        assert process.process.poll() is None, _logs(log, notifier_log)
 
-        # The worker's series come from the worker (the stand-in exports none of them), and
+        # The worker's series come from the worker (the notifier exports none of them), and
         # the figures are the run's: customers classified, a TierChanged latency observed.
         worker_queries = [q for q in dashboard if metric_names(q.expr) & _worker_series()]
         assert len(worker_queries) >= 15
@@ -272,6 +307,20 @@ def test_every_dashboard_query_and_alert_rule_returns_data_from_a_real_worker(
         assert float(shares[0]["value"][1]) == pytest.approx(1.0, abs=1e-6)
         state = prometheus.query('tierstream_table_keys{table="customer-state"}')
         assert float(state[0]["value"][1]) > 0
+
+        # The notifier's figures are the run's too: alerts the sink accepted (a delivery is
+        # counted once the sink answered, so the sink has at least what the last scrape saw),
+        # none failed or parked, and every alerting record also went to the Redis streams.
+        sent = _value(prometheus, 'tierstream_alerts_total{channel="webhook",outcome="sent"}')
+        assert 0 < sent <= sum(sink.deliveries().values()), _logs(log, notifier_log)
+        assert sink.bad_signatures == 0
+        for outcome in ("failed", "parked"):
+            selector = f'tierstream_alerts_total{{channel="webhook",outcome="{outcome}"}}'
+            assert _value(prometheus, selector) == 0
+        alerting = _value(prometheus, 'sum(tierstream_notifier_records_total{outcome="alert"})')
+        assert alerting >= sent
+        assert _value(prometheus, 'tierstream_alerts_total{channel="redis",outcome="sent"}') > 0
+        assert _value(prometheus, 'sum(tierstream_notifier_records_total{outcome="no_alert"})') > 0
 
         # Healthy run: every rule evaluates without error and none is pending or firing.
         evaluated = {
