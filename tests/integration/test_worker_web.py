@@ -220,8 +220,10 @@ def test_healthz_answers_while_readyz_is_503_until_the_worker_is_ready(
         assert status == 200
         names = {family.name for family in text_string_to_metric_families(body.decode())}
         assert "tierstream_events_consumed" in names
-        # Faust's table views stay off: they would serve customer state.
-        assert _get(base + "/table/customer-state/")[0] == 404
+        # Faust's generic views stay off: the table views would serve every table's raw
+        # state, the router views the partition map and any table's keys.
+        for path in ("/table/customer-state/", "/table/ranked/", "/router/", "/router/ranked/"):
+            assert _get(base + path)[0] == 404, path
 
 
 def test_every_dashboard_query_and_alert_rule_returns_data_from_a_real_worker(
