@@ -24,7 +24,7 @@ from typing import Any
 from schemas import Classification, Tier
 from streams.epochs import EpochClock
 from streams.measure_stage import ClosedEpoch, PartitionMeasurer
-from streams.rank_stage import PartitionRanker
+from streams.rank_stage import ManagerLookup, PartitionRanker
 from tiering import Measurement, Policy, TierHold
 from tiering.measure import measurement_from_json, measurement_to_json
 
@@ -201,9 +201,13 @@ def restore_measurer(
 
 
 def restore_ranker(
-    partition: int, policy: Policy, records: Iterable[RankedRecord]
+    partition: int,
+    policy: Policy,
+    records: Iterable[RankedRecord],
+    managers: ManagerLookup | None = None,
 ) -> PartitionRanker:
-    """Stage 2 of a partition from its checkpoint records."""
+    """Stage 2 of a partition from its checkpoint records (account managers come from
+    `managers` when a change is ranked; they are not checkpointed)."""
     return PartitionRanker.restored(
         policy,
         (
@@ -211,4 +215,5 @@ def restore_ranker(
             for record in records
             if record.partition == partition
         ),
+        managers,
     )

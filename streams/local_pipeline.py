@@ -1,7 +1,9 @@
 """The worker's two stages wired in-process, without Kafka: for tests, notebooks and what-ifs.
 
 Same stage classes, same barrier, same order of operations as the Faust worker; events are
-routed to partitions by a stable hash of the customer id.
+routed to partitions by a stable hash of the customer id. `managers` stands in for the
+worker's `profiles` table: the account manager a change carries is what it answers when the
+change is ranked.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from streams.checkpoints import (
     restore_ranker,
 )
 from streams.measure_stage import ClosedEpoch, PartitionMeasurer
-from streams.rank_stage import ClassificationCounts, PartitionRanker
+from streams.rank_stage import ClassificationCounts, ManagerLookup, PartitionRanker
 from tiering import CustomerState, Measurement, Policy
 
 __all__ = ["LocalPipeline"]
@@ -31,11 +33,18 @@ __all__ = ["LocalPipeline"]
 class LocalPipeline:
     """Events in (any interleaving of partitions), TierChanged out."""
 
-    def __init__(self, policy: Policy, partitions: int, epoch_seconds: int) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        partitions: int,
+        epoch_seconds: int,
+        managers: ManagerLookup | None = None,
+    ) -> None:
         self._partitions = partitions
+        self._managers = managers
         self._states: list[dict[str, CustomerState]] = [{} for _ in range(partitions)]
         self._measurers = [PartitionMeasurer(p, policy, epoch_seconds) for p in range(partitions)]
-        self._rankers = [PartitionRanker(policy) for _ in range(partitions)]
+        self._rankers = [PartitionRanker(policy, managers) for _ in range(partitions)]
         self._barrier = RankBarrier(partitions)
         self._pending: dict[tuple[datetime, int], tuple[Measurement, ...]] = {}
         self.emitted: list[TierChanged] = []
@@ -81,6 +90,7 @@ class LocalPipeline:
                 partition,
                 self._policy,
                 (RankedRecord.from_json(record.to_json()) for record in self._ranked.values()),
+                self._managers,
             )
 
     def watermark(self, partition: int, instant: datetime) -> None:

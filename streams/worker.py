@@ -8,7 +8,8 @@ control records) and publish what each closed boundary produces: measurements an
 marker to the internal measurements topic, the partition's rank summary to the internal
 ranks topic. Stage 2 (agent on the measurements topic): at each epoch marker, wait for the
 boundary's merged population (the rank barrier, fed by a reader of the whole ranks topic)
-and publish the TierChanged events. See docs/stream-design.md.
+and publish the TierChanged events, each with the account manager of the customer's latest
+profile (agent on `customers`, table `profiles`). See docs/stream-design.md.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from streams.measure_stage import ClosedEpoch, PartitionMeasurer
 from streams.merge import InputMerge
 from streams.metrics import WorkerMetrics
 from streams.observe import WorkerObserver, consumed_at
+from streams.profile_stage import EraseProfile, StoreProfile, manager_lookup, read_profile_record
 from streams.rank_stage import PartitionRanker
 from streams.ranks import RankSummary, SketchPopulation
 from streams.settings import Clock, Settings
@@ -128,6 +130,7 @@ class Worker:
         self.inputs = self.app.topic(
             settings.topics.orders, settings.topics.feedback, self.topology.clock, **raw
         )
+        self.customers = self.app.topic(settings.topics.customers, **raw)
         self.measurements = self.app.topic(self.topology.measurements, **raw, internal=True)
         self.ranks_topic = self.app.topic(self.topology.ranks, **raw, internal=True)
         self.tier_changes = self.app.topic(settings.topics.tier_changes, **raw)
@@ -139,6 +142,10 @@ class Worker:
         self.progress = self.app.Table("progress", **table)
         self.measured = self.app.Table("measured", **table)
         self.ranked = self.app.Table("ranked", **table)
+        # Latest CustomerProfile per customer (key customer_id), co-partitioned with the
+        # inputs, so the rank stage of partition p finds its customers' managers locally.
+        self.profiles = self.app.Table("profiles", **table)
+        self._account_manager = manager_lookup(self.profiles.get)
         self.barrier = RankBarrier(partitions)
         self._released: dict[datetime, SketchPopulation] = {}
         self._population_ready = asyncio.Condition()
@@ -157,15 +164,17 @@ class Worker:
         self._rewind_ranks.set()
         self.app.agent(self.inputs, name="measure")(self._measure_agent)
         self.app.agent(self.measurements, name="rank")(self._rank_agent)
+        self.app.agent(self.customers, name="customers")(self._customers_agent)
         self.app.task(self._read_ranks)
         self.observer = WorkerObserver(
             self.metrics,
-            self._input_topics,
+            (*self._input_topics, settings.topics.customers),
             {
                 "customer-state": self.states,
                 "progress": self.progress,
                 "measured": self.measured,
                 "ranked": self.ranked,
+                "profiles": self.profiles,
             },
         )
         self._assigned = False
@@ -423,6 +432,30 @@ class Worker:
                 partition=partition,
             )
 
+    # --- profiles -----------------------------------------------------------------------------
+
+    async def _customers_agent(self, stream: faust.StreamT[bytes]) -> None:
+        manual = stream.noack()
+        async for event in manual.events():
+            self._install_gate()
+            async with self._record_lock:
+                await self._apply_profile(event)
+                await manual.ack(event)
+
+    async def _apply_profile(self, event: Any) -> None:
+        """Store or erase one customer's profile (the manager in it is never logged)."""
+        message = event.message
+        origin = RecordOrigin(message.topic, message.partition, message.offset)
+        change = read_profile_record(message.key, message.value, origin, datetime.now(UTC))
+        if isinstance(change, DeadLetter):
+            await self._send_dead_letter(change, message)
+            return
+        if isinstance(change, StoreProfile):
+            self.profiles[change.key] = change.profile
+        elif isinstance(change, EraseProfile) and change.key in self.profiles:
+            del self.profiles[change.key]
+        self.metrics.events_consumed.labels(topic=message.topic, outcome="applied").inc()
+
     # --- rank barrier -----------------------------------------------------------------------
 
     async def _read_ranks(self) -> None:
@@ -584,7 +617,9 @@ class Worker:
         """The partition's stage-2 bookkeeping, restored from the `ranked` table on first use."""
         if partition not in self._rankers:
             records = (RankedRecord.from_json(value) for value in self.ranked.values())
-            self._rankers[partition] = restore_ranker(partition, self.policy, records)
+            self._rankers[partition] = restore_ranker(
+                partition, self.policy, records, self._account_manager
+            )
         return self._rankers[partition]
 
     def _ranked_through_of(self, partition: int) -> datetime | None:
