@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -58,27 +58,38 @@ def _load(raw: bytes) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ProgressRecord:
-    """A partition's stream-time progress."""
+    """A partition's stream-time progress: each input's high water, the epoch clock, and for
+    a repartitioned input the high water of each of its source partitions (absent from
+    records written before repartitioning existed, which read as none)."""
 
     high_water: dict[str, datetime]
     clock: EpochClock
+    sources: dict[str, dict[int, datetime]] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         """Encode."""
-        return json.dumps(
-            {
-                "v": _VERSION,
-                "hw": {source: _iso(at) for source, at in self.high_water.items()},
-                "clock": self.clock.to_json(),
+        data: dict[str, Any] = {
+            "v": _VERSION,
+            "hw": {source: _iso(at) for source, at in self.high_water.items()},
+            "clock": self.clock.to_json(),
+        }
+        if self.sources:
+            data["src"] = {
+                topic: {str(partition): _iso(at) for partition, at in marks.items()}
+                for topic, marks in self.sources.items()
             }
-        ).encode()
+        return json.dumps(data).encode()
 
     @staticmethod
     def from_json(raw: bytes) -> ProgressRecord:
         """Decode."""
         data = _load(raw)
         high_water = {source: datetime.fromisoformat(at) for source, at in data["hw"].items()}
-        return ProgressRecord(high_water, EpochClock.from_json(data["clock"]))
+        sources = {
+            topic: {int(partition): datetime.fromisoformat(at) for partition, at in marks.items()}
+            for topic, marks in data.get("src", {}).items()
+        }
+        return ProgressRecord(high_water, EpochClock.from_json(data["clock"]), sources)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from schemas.dead_letter import DeadLetter
 from schemas.profile import AccountManager, CustomerProfile
-from streams.decode import RecordOrigin, decode
+from streams.decode import KEY_MISMATCH, KEY_MISSING, RecordOrigin, decode
 
 __all__ = [
     "KEY_MISMATCH",
@@ -30,10 +30,6 @@ __all__ = [
     "manager_lookup",
     "read_profile_record",
 ]
-
-# Dead-letter error types (streams.observe.DEAD_LETTER_ERROR_TYPES lists every type).
-KEY_MISMATCH = "key_mismatch"
-KEY_MISSING = "key_missing"
 
 
 @dataclass(frozen=True, slots=True)
