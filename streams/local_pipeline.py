@@ -63,7 +63,7 @@ class LocalPipeline:
         partition = self.partition_of(event.customer_id)
         states = self._states[partition]
         measurer = self._measurers[partition]
-        self._closed(partition, measurer.advance(event.occurred_at, states.get))
+        self._advance(partition, event.occurred_at)
         state, _ = measurer.apply(states.get(event.customer_id), event)
         states[event.customer_id] = state
         if measurer.is_dirty(event.customer_id):
@@ -95,9 +95,18 @@ class LocalPipeline:
 
     def watermark(self, partition: int, instant: datetime) -> None:
         """A watermark control record (or the wall clock) reaching one partition."""
-        self._closed(
-            partition, self._measurers[partition].advance(instant, self._states[partition].get)
-        )
+        self._advance(partition, instant)
+
+    def _advance(self, partition: int, instant: datetime) -> None:
+        # As the worker: a partition's first stream time announces where its history starts
+        # (an empty summary), so barriers need not wait for boundaries before it.
+        measurer = self._measurers[partition]
+        starting = measurer.stream_time is None
+        closed = measurer.advance(instant, self._states[partition].get)
+        announcement = measurer.start_summary() if starting else None
+        if announcement is not None:
+            self._barrier.add(announcement)
+        self._closed(partition, closed)
 
     def classification(self, customer_id: str) -> Classification | None:
         """The current classification of a customer."""
