@@ -74,11 +74,14 @@ def _per_customer(changes: list[TierChanged]) -> dict[str, list[str]]:
     return dict(sequences)
 
 
-@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
-def test_a_history_keyed_at_random_through_the_repartition_path_gives_the_customer_keyed_result(
-    infra: Infra, unique_name: str, tmp_path: Path, guarantee: str
-) -> None:
-    generated = generate_history(120, 1_200, seed=12, span_days=400)
+def _random_keyed_history(
+    tmp_path: Path, name: str, customers: int, orders_count: int, seed: int
+) -> tuple[list[Outgoing], LocalPipeline]:
+    """A generated history in event-time order (as `tierstream replay` writes it) under keys
+    that have nothing to do with the customer, closing watermarks on every input partition,
+    and the customer-keyed result: the in-process stages, which the worker matches on the
+    fast path (test_worker.py's determinism test)."""
+    generated = generate_history(customers, orders_count, seed=seed, span_days=400)
     orders = write_csv(tmp_path / "orders.csv", ORDER_HEADER, generated.orders)
     feedback = write_csv(tmp_path / "feedback.csv", FEEDBACK_HEADER, generated.feedback)
     events: list[OrderEvent | FeedbackEvent] = [
@@ -88,20 +91,15 @@ def test_a_history_keyed_at_random_through_the_repartition_path_gives_the_custom
     events.sort(key=lambda event: event.occurred_at)
     final = boundary_at_or_before(events[-1].occurred_at, DAY) + timedelta(days=1)
     watermark = final + timedelta(microseconds=1)
-    # The customer-keyed result: the in-process stages, which the worker matches on the
-    # fast path (test_worker.py's determinism test).
     expected = LocalPipeline(default_policy(), PARTITIONS, DAY)
     for event in events:
         expected.feed(event)
     for partition in range(PARTITIONS):
         expected.watermark(partition, watermark)
-
-    # Published in event-time order (as `tierstream replay` does) under keys that have
-    # nothing to do with the customer, so customers' events spread over every partition.
-    keys = random.Random(5)
+    keys = random.Random(seed)
     records: list[Outgoing] = [
         (
-            f"{unique_name}-{'orders' if isinstance(event, OrderEvent) else 'feedback'}",
+            f"{name}-{'orders' if isinstance(event, OrderEvent) else 'feedback'}",
             f"k-{keys.getrandbits(48):x}".encode(),
             event.model_dump_json().encode(),
             [],
@@ -109,22 +107,34 @@ def test_a_history_keyed_at_random_through_the_repartition_path_gives_the_custom
         )
         for event in events
     ]
-    env = worker_env(
-        infra,
-        unique_name,
-        tmp_path / "data",
-        guarantee=guarantee,
-        TIERSTREAM_TOPICS__ORDERS_KEYED_BY_CUSTOMER="false",
-        TIERSTREAM_TOPICS__FEEDBACK_KEYED_BY_CUSTOMER="false",
-    )
-    prepare_topics(infra, unique_name, PARTITIONS)
-    asyncio.run(produce(infra.kafka_bootstrap, [*records, *_watermarks(unique_name, watermark)]))
     moved = sum(
         _partition(record[1]) != _partition(event.customer_id.encode())
         for record, event in zip(records, events, strict=True)
         if record[1] is not None
     )
     assert moved > len(records) // 4, "the keys must put many events off their customer's partition"
+    return [*records, *_watermarks(name, watermark)], expected
+
+
+def _repartitioning_env(infra: Infra, name: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return worker_env(
+        infra,
+        name,
+        tmp_path / "data",
+        TIERSTREAM_TOPICS__ORDERS_KEYED_BY_CUSTOMER="false",
+        TIERSTREAM_TOPICS__FEEDBACK_KEYED_BY_CUSTOMER="false",
+        **extra,
+    )
+
+
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
+def test_a_history_keyed_at_random_through_the_repartition_path_gives_the_customer_keyed_result(
+    infra: Infra, unique_name: str, tmp_path: Path, guarantee: str
+) -> None:
+    records, expected = _random_keyed_history(tmp_path, unique_name, 120, 1_200, seed=12)
+    env = _repartitioning_env(infra, unique_name, tmp_path, guarantee=guarantee)
+    prepare_topics(infra, unique_name, PARTITIONS)
+    asyncio.run(produce(infra.kafka_bootstrap, records))
     log = tmp_path / "worker.log"
     with running_worker(env, log):
         received = _tier_changes(infra, unique_name, len(expected.emitted), 300)
@@ -140,6 +150,36 @@ def test_a_history_keyed_at_random_through_the_repartition_path_gives_the_custom
     }
     # Stronger, since the inputs were written in event-time order: the same sequences.
     assert _per_customer(received) == _per_customer(expected.emitted), log_tail(log)
+
+
+def test_a_worker_killed_mid_repartition_resumes_without_losing_or_repeating_a_tier_change(
+    infra: Infra, unique_name: str, tmp_path: Path
+) -> None:
+    """Under exactly_once a repartitioned record commits with the source offset it came
+    from, and each source's progress with the target's checkpoint."""
+    records, expected = _random_keyed_history(tmp_path, unique_name, 250, 3_000, seed=13)
+    env = _repartitioning_env(infra, unique_name, tmp_path, TIERSTREAM_STORE="rocksdb://")
+    prepare_topics(infra, unique_name, PARTITIONS)
+    asyncio.run(produce(infra.kafka_bootstrap, records))
+    log = tmp_path / "worker.log"
+    with running_worker(env, log) as worker:
+        partial = asyncio.run(
+            read_records(
+                infra.kafka_bootstrap,
+                f"{unique_name}-tier-changes",
+                expected=len(expected.emitted) // 4,
+                timeout=180,
+                linger=0.0,
+            )
+        )
+        worker.kill()
+        worker.wait(timeout=30)
+    assert 0 < len(partial) < len(expected.emitted), "the kill must land mid-stream"
+    with running_worker(env, log):
+        received = _tier_changes(infra, unique_name, len(expected.emitted), 300)
+
+    assert len(received) == len(expected.emitted), log_tail(log)
+    assert _per_customer(received) == _per_customer(expected.emitted)
 
 
 def test_on_the_customer_keyed_path_a_record_keyed_otherwise_goes_to_the_dead_letter_topic(

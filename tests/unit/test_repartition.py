@@ -9,14 +9,18 @@ import random
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any, NamedTuple
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
+from schemas import OrderEvent
 from schemas.dead_letter import DeadLetter
 from streams.checkpoints import ProgressRecord
 from streams.decode import RecordOrigin
 from streams.epochs import EpochClock
+from streams.headers import Watermark
 from streams.merge import InputMerge
 from streams.repartition import (
     SourceProgress,
@@ -26,7 +30,10 @@ from streams.repartition import (
     source_of,
 )
 from streams.settings import Settings, TopicSettings
+from streams.stage_zero import Repartitioner
 from streams.topology import Topology
+from streams.transaction_gate import TransactionGate
+from tests.unit.builders import purchase
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 DAY = 86_400
@@ -283,3 +290,82 @@ def test_inputs_are_keyed_by_customer_unless_configured_otherwise(
     assert topology.repartitioned == (("orders", "app-orders-repartition"),)
     assert "app-orders-repartition" in topology.co_partitioned
     assert "app-feedback-repartition" not in topology.co_partitioned
+
+
+# --- stage 0 in the worker's hands ------------------------------------------------------------
+
+
+class _Sent(NamedTuple):
+    source: tuple[str, int]
+    key: bytes | None
+    value: bytes
+    partition: int
+    headers: list[tuple[str, bytes]]
+
+
+def _record(partition: int, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> Any:
+    message = SimpleNamespace(topic="orders", partition=partition, headers=headers, value=value)
+    return SimpleNamespace(message=message)
+
+
+async def test_stage_zero_sends_events_to_their_customers_partition_and_progress_to_all() -> None:
+    sent: list[_Sent] = []
+    rejected: list[str] = []
+
+    async def decode(event: Any) -> OrderEvent | None:
+        return OrderEvent.model_validate_json(event.message.value)
+
+    async def reject(event: Any, error_type: str, reason: str) -> None:
+        rejected.append(error_type)
+
+    async def send(*args: Any) -> None:
+        sent.append(_Sent(*args))
+
+    stage = Repartitioner(3, DAY, decode, reject, send)
+    first, second = (purchase(_at(hours), customer=f"c{hours}") for hours in (1, 2))
+    await stage.handle(_record(1, first.model_dump_json().encode(), [("ce_id", b"x")]))
+    await stage.handle(_record(1, second.model_dump_json().encode()))
+    closing = Watermark(stream_time=_at(30)).model_dump_json().encode()
+    await stage.handle(_record(1, closing, Watermark.headers()))
+    await stage.handle(_record(1, b"{", Watermark.headers()))
+
+    event_sends = [s for s in sent if s.key is not None]
+    assert [(s.key, s.partition) for s in event_sends] == [
+        (b"c1", customer_partition("c1", 3)),
+        (b"c2", customer_partition("c2", 3)),
+    ]
+    assert event_sends[0].headers == [
+        ("ce_id", b"x"),
+        ("tierstream-source-partition", b"1"),
+        ("tierstream-source-time", _at(1).isoformat().encode()),
+    ]
+    marks = [s for s in sent if s.key is None]
+    # The first event's epoch, then the closing watermark, each to every partition.
+    assert [(s.partition, Watermark.model_validate_json(s.value).stream_time) for s in marks] == [
+        (0, _at(1)),
+        (1, _at(1)),
+        (2, _at(1)),
+        (0, _at(30)),
+        (1, _at(30)),
+        (2, _at(30)),
+    ]
+    assert all(source_of(s.headers) == (1, None) for s in marks)
+    assert {s.source for s in sent} == {("orders", 1)}
+    assert rejected == ["control_invalid"]
+
+
+async def test_a_repartitioned_send_goes_into_the_source_partitions_transaction() -> None:
+    """Faust would choose the destination partition's transaction (`{app}-{group}-{p}`)."""
+    calls: list[tuple[Any, ...]] = []
+
+    async def producer_send(*args: Any, transactional_id: str) -> None:
+        calls.append((*args, transactional_id))
+
+    app = SimpleNamespace(
+        conf=SimpleNamespace(id="app"),
+        assignor=SimpleNamespace(group_for_topic=lambda topic: {"orders": 0}[topic]),
+        producer=SimpleNamespace(send=producer_send),
+    )
+    gate = TransactionGate(app)
+    await gate.send_for(("orders", 2), "app-orders-repartition", b"c1", b"{}", 0, [])
+    assert calls == [("app-orders-repartition", b"c1", b"{}", 0, None, [], "app-0-2")]
