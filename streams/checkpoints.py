@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from schemas import Classification, ClassificationMetrics, Tier
 from streams.epochs import EpochClock
 from streams.measure_stage import ClosedEpoch, PartitionMeasurer
-from streams.rank_stage import LastEvaluation, PartitionRanker
+from streams.rank_stage import LastEvaluation, ManagerLookup, PartitionRanker
 from tiering import Measurement, Policy, TierHold
 from tiering.measure import measurement_from_json, measurement_to_json
 
@@ -60,27 +60,38 @@ def _load(raw: bytes) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ProgressRecord:
-    """A partition's stream-time progress."""
+    """A partition's stream-time progress: each input's high water, the epoch clock, and for
+    a repartitioned input the high water of each of its source partitions (absent from
+    records written before repartitioning existed, which read as none)."""
 
     high_water: dict[str, datetime]
     clock: EpochClock
+    sources: dict[str, dict[int, datetime]] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         """Encode."""
-        return json.dumps(
-            {
-                "v": _VERSION,
-                "hw": {source: _iso(at) for source, at in self.high_water.items()},
-                "clock": self.clock.to_json(),
+        data: dict[str, Any] = {
+            "v": _VERSION,
+            "hw": {source: _iso(at) for source, at in self.high_water.items()},
+            "clock": self.clock.to_json(),
+        }
+        if self.sources:
+            data["src"] = {
+                topic: {str(partition): _iso(at) for partition, at in marks.items()}
+                for topic, marks in self.sources.items()
             }
-        ).encode()
+        return json.dumps(data).encode()
 
     @staticmethod
     def from_json(raw: bytes) -> ProgressRecord:
         """Decode."""
         data = _load(raw)
         high_water = {source: datetime.fromisoformat(at) for source, at in data["hw"].items()}
-        return ProgressRecord(high_water, EpochClock.from_json(data["clock"]))
+        sources = {
+            topic: {int(partition): datetime.fromisoformat(at) for partition, at in marks.items()}
+            for topic, marks in data.get("src", {}).items()
+        }
+        return ProgressRecord(high_water, EpochClock.from_json(data["clock"]), sources)
 
 
 @dataclass(frozen=True)
@@ -221,9 +232,13 @@ def restore_measurer(
 
 
 def restore_ranker(
-    partition: int, policy: Policy, records: Iterable[RankedRecord]
+    partition: int,
+    policy: Policy,
+    records: Iterable[RankedRecord],
+    managers: ManagerLookup | None = None,
 ) -> PartitionRanker:
-    """Stage 2 of a partition from its checkpoint records."""
+    """Stage 2 of a partition from its checkpoint records (account managers come from
+    `managers` when a change is ranked; they are not checkpointed)."""
     return PartitionRanker.restored(
         policy,
         (
@@ -231,4 +246,5 @@ def restore_ranker(
             for record in records
             if record.partition == partition
         ),
+        managers,
     )

@@ -15,7 +15,12 @@ from pydantic import BaseModel, ValidationError
 
 from schemas.dead_letter import DeadLetter
 
-__all__ = ["Decoded", "RecordOrigin", "decode"]
+__all__ = ["KEY_MISMATCH", "KEY_MISSING", "Decoded", "RecordOrigin", "decode"]
+
+# Dead-letter error types for records whose key is wrong (streams.observe lists every type):
+# a key that is not the record's customer_id, and a tombstone with no key to erase.
+KEY_MISMATCH = "key_mismatch"
+KEY_MISSING = "key_missing"
 
 EventT = TypeVar("EventT", bound=BaseModel)
 

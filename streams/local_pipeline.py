@@ -1,7 +1,9 @@
 """The worker's two stages wired in-process, without Kafka: for tests, notebooks and what-ifs.
 
 Same stage classes, same barrier, same order of operations as the Faust worker; events are
-routed to partitions by a stable hash of the customer id.
+routed to partitions by a stable hash of the customer id. `managers` stands in for the
+worker's `profiles` table: the account manager a change carries is what it answers when the
+change is ranked.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from streams.checkpoints import (
     restore_ranker,
 )
 from streams.measure_stage import ClosedEpoch, PartitionMeasurer
-from streams.rank_stage import ClassificationCounts, PartitionRanker
+from streams.rank_stage import ClassificationCounts, ManagerLookup, PartitionRanker
 from tiering import CustomerState, Measurement, Policy
 
 __all__ = ["LocalPipeline"]
@@ -31,11 +33,18 @@ __all__ = ["LocalPipeline"]
 class LocalPipeline:
     """Events in (any interleaving of partitions), TierChanged out."""
 
-    def __init__(self, policy: Policy, partitions: int, epoch_seconds: int) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        partitions: int,
+        epoch_seconds: int,
+        managers: ManagerLookup | None = None,
+    ) -> None:
         self._partitions = partitions
+        self._managers = managers
         self._states: list[dict[str, CustomerState]] = [{} for _ in range(partitions)]
         self._measurers = [PartitionMeasurer(p, policy, epoch_seconds) for p in range(partitions)]
-        self._rankers = [PartitionRanker(policy) for _ in range(partitions)]
+        self._rankers = [PartitionRanker(policy, managers) for _ in range(partitions)]
         self._barrier = RankBarrier(partitions)
         self._pending: dict[tuple[datetime, int], tuple[Measurement, ...]] = {}
         self.emitted: list[TierChanged] = []
@@ -54,7 +63,7 @@ class LocalPipeline:
         partition = self.partition_of(event.customer_id)
         states = self._states[partition]
         measurer = self._measurers[partition]
-        self._closed(partition, measurer.advance(event.occurred_at, states.get))
+        self._advance(partition, event.occurred_at)
         state, _ = measurer.apply(states.get(event.customer_id), event)
         states[event.customer_id] = state
         if measurer.is_dirty(event.customer_id):
@@ -81,13 +90,23 @@ class LocalPipeline:
                 partition,
                 self._policy,
                 (RankedRecord.from_json(record.to_json()) for record in self._ranked.values()),
+                self._managers,
             )
 
     def watermark(self, partition: int, instant: datetime) -> None:
         """A watermark control record (or the wall clock) reaching one partition."""
-        self._closed(
-            partition, self._measurers[partition].advance(instant, self._states[partition].get)
-        )
+        self._advance(partition, instant)
+
+    def _advance(self, partition: int, instant: datetime) -> None:
+        # As the worker: a partition's first stream time announces where its history starts
+        # (an empty summary), so barriers need not wait for boundaries before it.
+        measurer = self._measurers[partition]
+        starting = measurer.stream_time is None
+        closed = measurer.advance(instant, self._states[partition].get)
+        announcement = measurer.start_summary() if starting else None
+        if announcement is not None:
+            self._barrier.add(announcement)
+        self._closed(partition, closed)
 
     def classification(self, customer_id: str) -> Classification | None:
         """The current classification of a customer."""

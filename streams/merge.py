@@ -57,8 +57,15 @@ class InputMerge(Generic[Item]):
             self._high_water[source] = instant
 
     def offer(self, source: str, instant: datetime, item: Item) -> None:
-        """Buffer `item` of `source` at event time `instant`."""
+        """Buffer `item` of `source` at event time `instant`; the input has reached it."""
         self.observe(source, instant)
+        self.hold(source, instant, item)
+
+    def hold(self, source: str, instant: datetime, item: Item) -> None:
+        """Buffer `item` of `source` at event time `instant` without moving the input's high
+        water: for an input whose progress is reported apart from its items (a repartitioned
+        input, whose records of several source partitions arrive interleaved)."""
+        self._check(source)
         heapq.heappush(self._heap, (instant, self._rank[source], next(self._sequence), item))
 
     def release(self) -> list[Item]:

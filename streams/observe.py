@@ -36,7 +36,14 @@ __all__ = ["DEAD_LETTER_ERROR_TYPES", "REEVALUATION_CAUSES", "WorkerObserver", "
 log = logging.getLogger("tierstream.worker.metrics")
 
 # What `streams.decode` and the worker put in a dead letter's error_type.
-DEAD_LETTER_ERROR_TYPES = ("json_invalid", "schema_invalid", "empty_value", "control_invalid")
+DEAD_LETTER_ERROR_TYPES = (
+    "json_invalid",
+    "schema_invalid",
+    "empty_value",
+    "control_invalid",
+    "key_mismatch",
+    "key_missing",
+)
 REEVALUATION_CAUSES = ("event", "due", "cut_points")
 # A table scan hands the event loop back this often (keys), so the agents keep running.
 _SCAN_YIELD_EVERY = 5_000

@@ -35,8 +35,10 @@ from tiering import (
 from tiering.classify import score_of
 from tiering.measure import DAY, at_later_instant
 
-__all__ = ["ClassificationCounts", "LastEvaluation", "PartitionRanker"]
+__all__ = ["ClassificationCounts", "LastEvaluation", "ManagerLookup", "PartitionRanker"]
 
+# customer_id -> the account manager known now (the worker's `profiles` table). Asked only
+# when a change is emitted; never part of the classification or of the event id.
 ManagerLookup = Callable[[str], AccountManager | None]
 
 

@@ -85,6 +85,12 @@ class TopicSettings(BaseModel):
     customers: str = "customers"
     tier_changes: str = "tier-changes"
     dead_letter: str = "tierstream-dlq"
+    # Whether an input's records are keyed by customer_id, so Kafka's default partitioner
+    # already puts each customer's events on the partition of its state (the fast path;
+    # a record keyed otherwise goes to the DLQ as key_mismatch). False reads the input in a
+    # stage-0 agent that re-keys it through `{app_id}-{input}-repartition`.
+    orders_keyed_by_customer: bool = True
+    feedback_keyed_by_customer: bool = True
     partitions: int = Field(default=4, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1, le=16)
 

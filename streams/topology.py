@@ -3,7 +3,9 @@
 Under `processing_guarantee=exactly_once` Faust runs one transaction per (topic group,
 partition) and routes every send to the transaction of the *destination* partition. So every
 topic the worker writes while handling partition p is co-partitioned with the inputs: same
-partition count, keyed by customer_id, or sent explicitly to partition p.
+partition count, keyed by customer_id, or sent explicitly to partition p. The one exception,
+stage 0's sends to a repartition topic, go to other partitions on purpose and are put in the
+transaction of the source partition explicitly (streams/transaction_gate.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from streams.settings import TopicSettings
 
 __all__ = ["INTERNAL_TOPIC_SUFFIXES", "Topology"]
 
-INTERNAL_TOPIC_SUFFIXES = ("measurements", "ranks", "clock")
+INTERNAL_TOPIC_SUFFIXES = (
+    "measurements",
+    "ranks",
+    "clock",
+    "orders-repartition",
+    "feedback-repartition",
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,38 @@ class Topology:
     def inputs(self) -> tuple[str, str, str]:
         """Topics consumed from outside: orders, feedback, customers."""
         return (self.topics.orders, self.topics.feedback, self.topics.customers)
+
+    def repartition(self, input_name: str) -> str:
+        """Stage 0 → stage 1 for an input not keyed by customer_id (`orders`, `feedback`):
+        its events re-keyed by customer_id, and its source partitions' progress."""
+        return f"{self.app_id}-{input_name}-repartition"
+
+    @property
+    def repartitioned(self) -> tuple[tuple[str, str], ...]:
+        """(source topic, repartition topic) of every input declared not keyed by customer."""
+        return tuple(
+            (source, self.repartition(name))
+            for name, source, keyed in self._inputs_with_keying
+            if not keyed
+        )
+
+    @property
+    def stage_one_inputs(self) -> tuple[str, str]:
+        """The topics stage 1 merges, orders first: each input itself when it is keyed by
+        customer_id, else its repartition topic."""
+        orders, feedback = (
+            source if keyed else self.repartition(name)
+            for name, source, keyed in self._inputs_with_keying
+        )
+        return orders, feedback
+
+    @property
+    def _inputs_with_keying(self) -> tuple[tuple[str, str, bool], ...]:
+        topics = self.topics
+        return (
+            ("orders", topics.orders, topics.orders_keyed_by_customer),
+            ("feedback", topics.feedback, topics.feedback_keyed_by_customer),
+        )
 
     @property
     def measurements(self) -> str:
@@ -54,4 +94,5 @@ class Topology:
             self.measurements,
             self.ranks,
             self.clock,
+            *(repartition for _, repartition in self.repartitioned),
         )

@@ -84,6 +84,30 @@ class TransactionGate:
         consumer.key_partition = key_partition
         self._installed = True
 
+    async def send_for(
+        self,
+        source: tuple[str, int],
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        partition: int,
+        headers: list[tuple[str, bytes]],
+    ) -> None:
+        """Send a record to any `partition` of `topic` inside the transaction of the source
+        (topic, partition) being processed, so it commits with that source's offsets.
+
+        Faust would choose the transaction of the destination partition, which commits with
+        that partition's offsets only: stage 0's repartitioned records would then commit
+        apart from the source offsets they came from (lost or repeated after a crash).
+        """
+        app = self._app
+        source_topic, source_partition = source
+        group = app.assignor.group_for_topic(source_topic)
+        transactional_id = f"{app.conf.id}-{group}-{source_partition}"
+        await app.producer.send(
+            topic, key, value, partition, None, headers, transactional_id=transactional_id
+        )
+
     async def _drained(self) -> None:
         buffer = self._app.producer.buffer
         while buffer.size or getattr(buffer, _IN_FLIGHT, 0):

@@ -1,6 +1,9 @@
 """The Faust worker: thin glue from Kafka records to the stream stages and back.
 
-Stage 1 (agent on `orders` + `feedback`): decode (bad records → dead-letter topic), merge
+Stage 0 (agent `repartition`, only for inputs declared not keyed by customer_id): decode,
+re-key each event by customer_id to the `{app}-{input}-repartition` topic, with its source
+partition's progress (streams/repartition.py). Stage 1 (agent on `orders` + `feedback`, or
+their repartition topics): decode (bad records → dead-letter topic), merge
 the partition's two inputs in event-time order (streams.merge; a record is acked only once
 applied, so a crash never commits past a buffered one), apply each event to the customer's
 state in the `customer-state` table, move the partition's stream time (events and watermark
@@ -8,7 +11,8 @@ control records) and publish what each closed boundary produces: measurements an
 marker to the internal measurements topic, the partition's rank summary to the internal
 ranks topic. Stage 2 (agent on the measurements topic): at each epoch marker, wait for the
 boundary's merged population (the rank barrier, fed by a reader of the whole ranks topic)
-and publish the TierChanged events. See docs/stream-design.md.
+and publish the TierChanged events, each with the account manager of the customer's latest
+profile (agent on `customers`, table `profiles`). See docs/stream-design.md.
 """
 
 from __future__ import annotations
@@ -45,9 +49,12 @@ from streams.measure_stage import ClosedEpoch, PartitionMeasurer
 from streams.merge import InputMerge
 from streams.metrics import WorkerMetrics
 from streams.observe import WorkerObserver, consumed_at
+from streams.profile_stage import EraseProfile, StoreProfile, manager_lookup, read_profile_record
 from streams.rank_stage import PartitionRanker
 from streams.ranks import RankSummary, SketchPopulation
+from streams.repartition import SourceWatermarks, key_mismatch, source_of
 from streams.settings import Clock, Settings
+from streams.stage_zero import Repartitioner
 from streams.topology import Topology
 from streams.transaction_gate import TransactionGate
 from streams.web import advertised_host, install_customer_lookup, install_endpoints
@@ -78,9 +85,18 @@ class _OutputsInInputGroup(PartitionAssignor):  # type: ignore[misc]  # Faust is
 class _Partition:
     """In-memory bookkeeping of one assigned partition (stage 1)."""
 
-    def __init__(self, measurer: PartitionMeasurer, inputs: tuple[str, str]) -> None:
+    def __init__(
+        self,
+        measurer: PartitionMeasurer,
+        inputs: tuple[str, str],
+        repartitioned: tuple[str, ...],
+        source_partitions: int,
+    ) -> None:
         self.measurer = measurer
         self.merge: InputMerge[tuple[OrderEvent | FeedbackEvent, Any]] = InputMerge(inputs)
+        # Per repartitioned input: each source partition's progress; the input's high water
+        # in the merge is their minimum.
+        self.sources = {topic: SourceWatermarks(source_partitions) for topic in repartitioned}
         self.checkpoint: bytes | None = None
 
 
@@ -128,9 +144,22 @@ class Worker:
             stream_buffer_maxsize=65_536,
         )
         raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "partitions": partitions}
-        self.inputs = self.app.topic(
-            settings.topics.orders, settings.topics.feedback, self.topology.clock, **raw
+        self.inputs = self.app.topic(*self.topology.stage_one_inputs, self.topology.clock, **raw)
+        # Inputs not keyed by customer_id: source topic -> its repartition topic (stage 0).
+        self._repartition_of = dict(self.topology.repartitioned)
+        self._source_of = {rep: source for source, rep in self._repartition_of.items()}
+        self._repartition_topics = {
+            source: self.app.topic(repartition, **raw, internal=True)
+            for source, repartition in self._repartition_of.items()
+        }
+        self._stage_zero = Repartitioner(
+            partitions,
+            settings.epoch_seconds,
+            self._decode_or_dead_letter,
+            self._dead_letter,
+            self._send_on,
         )
+        self.customers = self.app.topic(settings.topics.customers, **raw)
         self.measurements = self.app.topic(self.topology.measurements, **raw, internal=True)
         self.ranks_topic = self.app.topic(self.topology.ranks, **raw, internal=True)
         self.tier_changes = self.app.topic(settings.topics.tier_changes, **raw)
@@ -142,6 +171,10 @@ class Worker:
         self.progress = self.app.Table("progress", **table)
         self.measured = self.app.Table("measured", **table)
         self.ranked = self.app.Table("ranked", **table)
+        # Latest CustomerProfile per customer (key customer_id), co-partitioned with the
+        # inputs, so the rank stage of partition p finds its customers' managers locally.
+        self.profiles = self.app.Table("profiles", **table)
+        self._account_manager = manager_lookup(self.profiles.get)
         self.barrier = RankBarrier(partitions)
         self._released: dict[datetime, SketchPopulation] = {}
         self._population_ready = asyncio.Condition()
@@ -160,15 +193,20 @@ class Worker:
         self._rewind_ranks.set()
         self.app.agent(self.inputs, name="measure")(self._measure_agent)
         self.app.agent(self.measurements, name="rank")(self._rank_agent)
+        self.app.agent(self.customers, name="customers")(self._customers_agent)
+        if self._repartition_of:
+            sources = self.app.topic(*self._repartition_of, **raw)
+            self.app.agent(sources, name="repartition")(self._repartition_agent)
         self.app.task(self._read_ranks)
         self.observer = WorkerObserver(
             self.metrics,
-            self._input_topics,
+            (settings.topics.orders, settings.topics.feedback, settings.topics.customers),
             {
                 "customer-state": self.states,
                 "progress": self.progress,
                 "measured": self.measured,
                 "ranked": self.ranked,
+                "profiles": self.profiles,
             },
         )
         self._assigned = False
@@ -182,7 +220,12 @@ class Worker:
 
     @property
     def _input_topics(self) -> tuple[str, str]:
-        return (self.settings.topics.orders, self.settings.topics.feedback)
+        """What stage 1 merges: each input, or its repartition topic."""
+        return self.topology.stage_one_inputs
+
+    def _label(self, topic: str) -> str:
+        """The topic named in metrics: a repartition topic counts as its source input."""
+        return self._source_of.get(topic, topic)
 
     async def _tick_wall_clock(self) -> None:
         """TIERSTREAM_CLOCK=wall: publish the wall clock, less the allowed lateness, as a
@@ -215,27 +258,35 @@ class Worker:
         if partition in self._partitions:
             return self._partitions[partition]
         checkpoint = self.progress.get(str(partition).encode())
+        repartitioned = tuple(self._source_of)
+        partitions = self.settings.topics.partitions
         if checkpoint is None:
             measurer = PartitionMeasurer(partition, self.policy, self.settings.epoch_seconds)
-            part = _Partition(measurer, self._input_topics)
+            part = _Partition(measurer, self._input_topics, repartitioned, partitions)
         else:
             progress = ProgressRecord.from_json(checkpoint)
             records = (
                 (key.decode(), MeasuredRecord.from_json(value))
                 for key, value in self.measured.items()
             )
-            part = _Partition(
-                restore_measurer(partition, self.policy, progress, records), self._input_topics
-            )
+            measurer = restore_measurer(partition, self.policy, progress, records)
+            part = _Partition(measurer, self._input_topics, repartitioned, partitions)
+            # Inputs of another keying setting than the checkpoint's are not restored: they
+            # start unheard, which holds the merge until they speak (never releases early).
             for source, instant in progress.high_water.items():
-                part.merge.observe(source, instant)
+                if source in self._input_topics:
+                    part.merge.observe(source, instant)
+            for topic, marks in progress.sources.items():
+                if topic in part.sources:
+                    part.sources[topic] = SourceWatermarks(partitions, marks)
             part.checkpoint = checkpoint
             log.info("partition %d restored at %s", partition, progress.clock.stream_time)
         self._partitions[partition] = part
         return part
 
     def _save_progress(self, partition: int, part: _Partition) -> None:
-        checkpoint = ProgressRecord(part.merge.high_water, part.measurer.clock).to_json()
+        sources = {topic: marks.by_source for topic, marks in part.sources.items()}
+        checkpoint = ProgressRecord(part.merge.high_water, part.measurer.clock, sources).to_json()
         if checkpoint != part.checkpoint:
             self.progress[str(partition).encode()] = checkpoint
             part.checkpoint = checkpoint
@@ -254,6 +305,7 @@ class Worker:
     async def _on_partitions_revoked(self, sender: Any, revoked: Any, **_: Any) -> None:
         """Forget revoked partitions: their next owner restores them from the tables."""
         self._state_cache.clear()
+        self._stage_zero.forget((tp.topic, tp.partition) for tp in revoked)
         for tp in revoked:
             self._partitions.pop(tp.partition, None)
             self._rankers.pop(tp.partition, None)
@@ -283,31 +335,17 @@ class Worker:
                 await self._handle_input(manual, event)
 
     async def _handle_input(self, manual: Any, event: Any) -> None:
-        message = event.message
-        topic, partition = message.topic, message.partition
+        partition = event.message.partition
         part = self._partition(partition)
-        if control_kind(message.headers) == "watermark":
-            try:
-                mark = Watermark.model_validate_json(message.value)
-            except ValidationError:
-                await self._dead_letter(event, "control_invalid", "watermark is not valid JSON")
-                await manual.ack(event)
-                return
-            if topic == self.topology.clock:
-                # A wall-clock tick speaks for every input, and stream time moves first:
-                # events older than the tick (less the allowed lateness) are late.
-                for source in self._input_topics:
-                    part.merge.observe(source, mark.stream_time)
-                await self._advance(partition, part.measurer, mark.stream_time)
-            else:
-                part.merge.observe(topic, mark.stream_time)
+        if control_kind(event.message.headers) == "watermark":
+            taken = await self._input_watermark(event, partition, part)
             await manual.ack(event)
         else:
-            domain_event = await self._decode_or_dead_letter(event)
-            if domain_event is None:
+            taken = await self._offer(event, part)
+            if not taken:
                 await manual.ack(event)
-                return
-            part.merge.offer(topic, domain_event.occurred_at, (domain_event, event))
+        if not taken:
+            return
         for domain_event, source in part.merge.release():
             await self._advance(partition, part.measurer, domain_event.occurred_at)
             self._apply(partition, part.measurer, domain_event, source.message.topic)
@@ -320,6 +358,72 @@ class Worker:
         if merged is not None:
             await self._advance(partition, part.measurer, merged)
         self._save_progress(partition, part)
+
+    async def _input_watermark(self, event: Any, partition: int, part: _Partition) -> bool:
+        """Move an input's high water (or, for a wall-clock tick, every input's and stream
+        time); False when the watermark was dead-lettered."""
+        message = event.message
+        topic = message.topic
+        try:
+            mark = Watermark.model_validate_json(message.value)
+        except ValidationError:
+            await self._dead_letter(event, "control_invalid", "watermark is not valid JSON")
+            return False
+        if topic == self.topology.clock:
+            # A wall-clock tick speaks for every input, and stream time moves first:
+            # events older than the tick (less the allowed lateness) are late.
+            for source in self._input_topics:
+                part.merge.observe(source, mark.stream_time)
+            await self._advance(partition, part.measurer, mark.stream_time)
+        elif topic in part.sources:
+            return await self._source_mark(event, part, mark.stream_time)
+        else:
+            part.merge.observe(topic, mark.stream_time)
+        return True
+
+    async def _offer(self, event: Any, part: _Partition) -> bool:
+        """Decode an input event and buffer it in the merge; False when it was dead-lettered
+        (invalid, or not keyed by its customer on an input declared keyed by customer)."""
+        message = event.message
+        topic = message.topic
+        domain_event = await self._decode_or_dead_letter(event)
+        if domain_event is None:
+            return False
+        item = (domain_event, event)
+        if topic in part.sources:
+            # The event's own time is not the input's progress: other source partitions may
+            # still send older events to this partition.
+            if not await self._source_mark(event, part, None):
+                return False
+            part.merge.hold(topic, domain_event.occurred_at, item)
+            return True
+        origin = RecordOrigin(topic, message.partition, message.offset)
+        letter = key_mismatch(
+            message.key, domain_event.customer_id, origin, datetime.now(UTC), message.value
+        )
+        if letter is not None:
+            await self._send_dead_letter(letter, message)
+            return False
+        part.merge.offer(topic, domain_event.occurred_at, item)
+        return True
+
+    async def _source_mark(self, event: Any, part: _Partition, instant: datetime | None) -> bool:
+        """A record of a repartition topic: its source partition has reached the time in its
+        headers (or `instant`, a forwarded watermark's); the input's high water in the merge
+        becomes the minimum over the source partitions."""
+        message = event.message
+        origin = source_of(message.headers)
+        reached = instant if instant is not None or origin is None else origin[1]
+        try:
+            if origin is None or reached is None:
+                raise ValueError("no source partition or source time header")
+            high_water = part.sources[message.topic].observe(origin[0], reached)
+        except ValueError as error:
+            await self._dead_letter(event, "control_invalid", f"repartitioned record: {error}")
+            return False
+        if high_water is not None:
+            part.merge.observe(message.topic, high_water)
+        return True
 
     def _apply(
         self,
@@ -339,7 +443,7 @@ class Worker:
                 partition, None if previous is None else MeasuredRecord.from_json(previous)
             )
             self.measured[customer.encode()] = record.to_json()
-        self.metrics.events_consumed.labels(topic=topic, outcome=outcome.value).inc()
+        self.metrics.events_consumed.labels(topic=self._label(topic), outcome=outcome.value).inc()
 
     def _install_gate(self) -> None:
         if self._gate is not None:
@@ -363,7 +467,7 @@ class Worker:
         message = event.message
         topic = message.topic
         model: type[OrderEvent] | type[FeedbackEvent] = (
-            OrderEvent if topic == self.settings.topics.orders else FeedbackEvent
+            OrderEvent if self._label(topic) == self.settings.topics.orders else FeedbackEvent
         )
         decoded = decode(
             model,
@@ -396,7 +500,7 @@ class Worker:
         await self.dead_letters.send(
             key=message.key, value=letter.model_dump_json().encode(), partition=message.partition
         )
-        topic = message.topic
+        topic = self._label(message.topic)
         self.metrics.dead_letters.labels(topic=topic, error_type=letter.error_type).inc()
         self.metrics.events_consumed.labels(topic=topic, outcome="invalid").inc()
 
@@ -426,6 +530,57 @@ class Worker:
                 value=epoch.summary.model_dump_json().encode(),
                 partition=partition,
             )
+
+    # --- stage 0 ----------------------------------------------------------------------------
+
+    async def _repartition_agent(self, stream: faust.StreamT[bytes]) -> None:
+        manual = stream.noack()
+        async for event in manual.events():
+            self._install_gate()
+            async with self._record_lock:
+                await self._stage_zero.handle(event)
+                await manual.ack(event)
+
+    async def _send_on(
+        self,
+        source: tuple[str, int],
+        key: bytes | None,
+        value: bytes,
+        partition: int,
+        headers: list[tuple[str, bytes]],
+    ) -> None:
+        """To the source's repartition topic, in the source partition's transaction."""
+        if self._gate is not None:
+            topic = self._repartition_of[source[0]]
+            await self._gate.send_for(source, topic, key, value, partition, headers)
+        else:
+            await self._repartition_topics[source[0]].send(
+                key=key, value=value, partition=partition, headers=headers
+            )
+
+    # --- profiles -----------------------------------------------------------------------------
+
+    async def _customers_agent(self, stream: faust.StreamT[bytes]) -> None:
+        manual = stream.noack()
+        async for event in manual.events():
+            self._install_gate()
+            async with self._record_lock:
+                await self._apply_profile(event)
+                await manual.ack(event)
+
+    async def _apply_profile(self, event: Any) -> None:
+        """Store or erase one customer's profile (the manager in it is never logged)."""
+        message = event.message
+        origin = RecordOrigin(message.topic, message.partition, message.offset)
+        change = read_profile_record(message.key, message.value, origin, datetime.now(UTC))
+        if isinstance(change, DeadLetter):
+            await self._send_dead_letter(change, message)
+            return
+        if isinstance(change, StoreProfile):
+            self.profiles[change.key] = change.profile
+        elif isinstance(change, EraseProfile) and change.key in self.profiles:
+            del self.profiles[change.key]
+        self.metrics.events_consumed.labels(topic=message.topic, outcome="applied").inc()
 
     # --- rank barrier -----------------------------------------------------------------------
 
@@ -567,7 +722,7 @@ class Worker:
                 assigned = sorted(
                     (tp.topic, tp.partition)
                     for tp in self.app.consumer.assignment()
-                    if tp.topic in self._input_topics
+                    if tp.topic in self._input_topics or tp.topic in self._repartition_of
                 )
                 try:
                     offsets = await reader.read(assigned)
@@ -588,7 +743,9 @@ class Worker:
         """The partition's stage-2 bookkeeping, restored from the `ranked` table on first use."""
         if partition not in self._rankers:
             records = (RankedRecord.from_json(value) for value in self.ranked.values())
-            self._rankers[partition] = restore_ranker(partition, self.policy, records)
+            self._rankers[partition] = restore_ranker(
+                partition, self.policy, records, self._account_manager
+            )
         return self._rankers[partition]
 
     def _ranked_through_of(self, partition: int) -> datetime | None:

@@ -44,7 +44,17 @@ def run(args: argparse.Namespace) -> int:
     worker = create_worker(settings, policy)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Before Faust starts: its producer must see every co-partitioned topic with its full
-    # partition count, or explicit-partition sends to internal topics fail.
+    # partition count, or explicit-partition sends to internal topics fail. The customers
+    # topic first, as a compacted topic (the latest profile per customer is what it holds).
+    asyncio.run(
+        ensure_topics(
+            settings.kafka.bootstrap,
+            [settings.topics.customers],
+            settings.topics.partitions,
+            settings.topics.replication_factor,
+            config={"cleanup.policy": "compact"},
+        )
+    )
     asyncio.run(
         ensure_topics(
             settings.kafka.bootstrap,

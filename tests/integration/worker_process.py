@@ -137,7 +137,8 @@ async def read_records(
     return records
 
 
-Outgoing = tuple[str, bytes | None, bytes, list[tuple[str, bytes]], int | None]
+# (topic, key, value, headers, partition); a None value is a tombstone.
+Outgoing = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]], int | None]
 
 
 async def produce(bootstrap: str, records: list[Outgoing]) -> None:

@@ -155,3 +155,16 @@ def test_silent_customer_becomes_at_risk_by_stream_time_alone() -> None:
         last_quiet + timedelta(days=31), DAY_SECONDS
     ) + timedelta(days=1)
     assert any(reason.code == "risk.overdue" for reason in changes[0].reasons)
+
+
+def test_a_partition_whose_first_record_is_a_watermark_does_not_hold_the_boundary_back() -> None:
+    """As in the worker, a partition announces where its history starts: one with no events
+    before the first boundary must not keep that boundary from being ranked."""
+    pipeline = LocalPipeline(POLICY, 2, DAY_SECONDS)
+    start = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    pipeline.feed(purchase(start, "100", customer="c1"))
+    busy = pipeline.partition_of("c1")
+    pipeline.watermark(busy, start + timedelta(days=1))
+    assert pipeline.emitted == []  # the idle partition has not said where it starts
+    pipeline.watermark(1 - busy, start + timedelta(days=1))
+    assert [change.customer_id for change in pipeline.emitted] == ["c1"]

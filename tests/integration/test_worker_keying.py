@@ -1,0 +1,222 @@
+"""`tierstream worker` on the real broker: inputs keyed by customer_id (the fast path, which
+rejects a record keyed otherwise) and inputs keyed otherwise (re-keyed by stage 0 through
+`{app}-{input}-repartition`, with per-source progress watermarks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from schemas import FeedbackEvent, OrderEvent
+from schemas.dead_letter import DeadLetter
+from schemas.tier_changed import TierChanged
+from streams.csv_input import CsvReport, read_feedback, read_orders
+from streams.epochs import boundary_at_or_before
+from streams.headers import Watermark
+from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
+from streams.local_pipeline import LocalPipeline
+from streams.repartition import customer_partition
+from tests.conftest import Infra
+from tests.integration.worker_process import (
+    DAY,
+    Outgoing,
+    log_tail,
+    prepare_topics,
+    produce,
+    read_records,
+    running_worker,
+    worker_env,
+)
+from tiering import default_policy
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 2
+
+
+def _watermarks(name: str, instant: datetime) -> list[Outgoing]:
+    value = Watermark(stream_time=instant).model_dump_json().encode()
+    return [
+        (f"{name}-{topic}", None, value, Watermark.headers(), partition)
+        for topic in ("orders", "feedback")
+        for partition in range(PARTITIONS)
+    ]
+
+
+def _partition(key: bytes) -> int:
+    return customer_partition(key.decode(), PARTITIONS)
+
+
+def _keyed(topic: str, key: bytes, event: OrderEvent) -> Outgoing:
+    return (topic, key, event.model_dump_json().encode(), [], None)
+
+
+def _tier_changes(infra: Infra, name: str, expected: int, timeout: float) -> list[TierChanged]:
+    records = asyncio.run(
+        read_records(
+            infra.kafka_bootstrap, f"{name}-tier-changes", expected=expected, timeout=timeout
+        )
+    )
+    return [TierChanged.model_validate_json(record.value) for record in records if record.value]
+
+
+def _per_customer(changes: list[TierChanged]) -> dict[str, list[str]]:
+    sequences: dict[str, list[str]] = defaultdict(list)
+    for change in changes:
+        sequences[change.customer_id].append(change.event_id)
+    return dict(sequences)
+
+
+def _random_keyed_history(
+    tmp_path: Path, name: str, customers: int, orders_count: int, seed: int
+) -> tuple[list[Outgoing], LocalPipeline]:
+    """A generated history in event-time order (as `tierstream replay` writes it) under keys
+    that have nothing to do with the customer, closing watermarks on every input partition,
+    and the customer-keyed result: the in-process stages, which the worker matches on the
+    fast path (test_worker.py's determinism test)."""
+    generated = generate_history(customers, orders_count, seed=seed, span_days=400)
+    orders = write_csv(tmp_path / "orders.csv", ORDER_HEADER, generated.orders)
+    feedback = write_csv(tmp_path / "feedback.csv", FEEDBACK_HEADER, generated.feedback)
+    events: list[OrderEvent | FeedbackEvent] = [
+        *read_orders(orders, CsvReport(orders)),
+        *read_feedback(feedback, CsvReport(feedback)),
+    ]
+    events.sort(key=lambda event: event.occurred_at)
+    final = boundary_at_or_before(events[-1].occurred_at, DAY) + timedelta(days=1)
+    watermark = final + timedelta(microseconds=1)
+    expected = LocalPipeline(default_policy(), PARTITIONS, DAY)
+    for event in events:
+        expected.feed(event)
+    for partition in range(PARTITIONS):
+        expected.watermark(partition, watermark)
+    keys = random.Random(seed)
+    records: list[Outgoing] = [
+        (
+            f"{name}-{'orders' if isinstance(event, OrderEvent) else 'feedback'}",
+            f"k-{keys.getrandbits(48):x}".encode(),
+            event.model_dump_json().encode(),
+            [],
+            None,
+        )
+        for event in events
+    ]
+    moved = sum(
+        _partition(record[1]) != _partition(event.customer_id.encode())
+        for record, event in zip(records, events, strict=True)
+        if record[1] is not None
+    )
+    assert moved > len(records) // 4, "the keys must put many events off their customer's partition"
+    return [*records, *_watermarks(name, watermark)], expected
+
+
+def _repartitioning_env(infra: Infra, name: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return worker_env(
+        infra,
+        name,
+        tmp_path / "data",
+        TIERSTREAM_TOPICS__ORDERS_KEYED_BY_CUSTOMER="false",
+        TIERSTREAM_TOPICS__FEEDBACK_KEYED_BY_CUSTOMER="false",
+        **extra,
+    )
+
+
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
+def test_a_history_keyed_at_random_through_the_repartition_path_gives_the_customer_keyed_result(
+    infra: Infra, unique_name: str, tmp_path: Path, guarantee: str
+) -> None:
+    records, expected = _random_keyed_history(tmp_path, unique_name, 120, 1_200, seed=12)
+    env = _repartitioning_env(infra, unique_name, tmp_path, guarantee=guarantee)
+    prepare_topics(infra, unique_name, PARTITIONS)
+    asyncio.run(produce(infra.kafka_bootstrap, records))
+    log = tmp_path / "worker.log"
+    with running_worker(env, log):
+        received = _tier_changes(infra, unique_name, len(expected.emitted), 300)
+
+    last = {change.customer_id: change for change in received}
+    expected_last = {change.customer_id: change for change in expected.emitted}
+    assert last.keys() == expected_last.keys(), log_tail(log)
+    assert {c: change.event_id for c, change in last.items()} == {
+        c: change.event_id for c, change in expected_last.items()
+    }
+    assert {c: change.current for c, change in last.items()} == {
+        c: change.current for c, change in expected_last.items()
+    }
+    # Stronger, since the inputs were written in event-time order: the same sequences.
+    assert _per_customer(received) == _per_customer(expected.emitted), log_tail(log)
+
+
+def test_a_worker_killed_mid_repartition_resumes_without_losing_or_repeating_a_tier_change(
+    infra: Infra, unique_name: str, tmp_path: Path
+) -> None:
+    """Under exactly_once a repartitioned record commits with the source offset it came
+    from, and each source's progress with the target's checkpoint."""
+    records, expected = _random_keyed_history(tmp_path, unique_name, 250, 3_000, seed=13)
+    env = _repartitioning_env(infra, unique_name, tmp_path, TIERSTREAM_STORE="rocksdb://")
+    prepare_topics(infra, unique_name, PARTITIONS)
+    asyncio.run(produce(infra.kafka_bootstrap, records))
+    log = tmp_path / "worker.log"
+    with running_worker(env, log) as worker:
+        partial = asyncio.run(
+            read_records(
+                infra.kafka_bootstrap,
+                f"{unique_name}-tier-changes",
+                expected=len(expected.emitted) // 4,
+                timeout=180,
+                linger=0.0,
+            )
+        )
+        worker.kill()
+        worker.wait(timeout=30)
+    assert 0 < len(partial) < len(expected.emitted), "the kill must land mid-stream"
+    with running_worker(env, log):
+        received = _tier_changes(infra, unique_name, len(expected.emitted), 300)
+
+    assert len(received) == len(expected.emitted), log_tail(log)
+    assert _per_customer(received) == _per_customer(expected.emitted)
+
+
+def test_on_the_customer_keyed_path_a_record_keyed_otherwise_goes_to_the_dead_letter_topic(
+    infra: Infra, unique_name: str, tmp_path: Path
+) -> None:
+    start = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    orders_topic = f"{unique_name}-orders"
+    good = [
+        OrderEvent(
+            event_id=f"e-{n}",
+            order_id=f"O{n}",
+            customer_id=f"C{n}",
+            occurred_at=start + timedelta(hours=n),
+            amount=Decimal(10 * (n + 1)),
+        )
+        for n in range(4)
+    ]
+    stray = OrderEvent(
+        event_id="e-stray", order_id="O9", customer_id="C9", occurred_at=start, amount=Decimal(5)
+    )
+    records: list[Outgoing] = [
+        *(_keyed(orders_topic, e.customer_id.encode(), e) for e in good),
+        _keyed(orders_topic, b"O9", stray),
+        *_watermarks(unique_name, start + timedelta(days=2)),
+    ]
+    env = worker_env(infra, unique_name, tmp_path / "data")
+    prepare_topics(infra, unique_name, PARTITIONS)
+    asyncio.run(produce(infra.kafka_bootstrap, records))
+    log = tmp_path / "worker.log"
+    with running_worker(env, log):
+        changes = _tier_changes(infra, unique_name, len(good), 120)
+        dead = asyncio.run(
+            read_records(infra.kafka_bootstrap, f"{unique_name}-dlq", expected=1, timeout=30)
+        )
+
+    letters = [DeadLetter.model_validate_json(record.value) for record in dead if record.value]
+    assert [letter.error_type for letter in letters] == ["key_mismatch"], log_tail(log)
+    assert letters[0].topic == orders_topic
+    assert letters[0].value == stray.model_dump_json().encode()
+    assert sorted(change.customer_id for change in changes) == [e.customer_id for e in good]
