@@ -4,6 +4,9 @@ Started as a subprocess worker (`python -m tests.integration.faust_counter_app w
 the broker, app id and topics from the environment. After each update it publishes
 `key=count` to the output topic, so the test observes the table from outside the process.
 The table is `memory://`: only changelog recovery can bring the counts back after a restart.
+Under exactly_once the app uses the worker's TransactionGate: without it Faust 0.15 can commit
+an output and its input offset in one transaction and the table write that goes with them in
+the next, so a restart finds the output committed and the count lost (streams/transaction_gate.py).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import os
 
 import faust
+
+from streams.transaction_gate import TransactionGate
 
 app = faust.App(
     os.environ["SMOKE_APP_ID"],
@@ -25,13 +30,20 @@ app = faust.App(
 events = app.topic(os.environ["SMOKE_INPUT"], key_type=str, value_type=str)
 counts_out = app.topic(os.environ["SMOKE_OUTPUT"], key_type=str, value_type=str)
 counts = app.Table("counts", default=int, partitions=1)
+gate = TransactionGate(app) if app.conf.processing_guarantee.value == "exactly_once" else None
 
 
 @app.agent(events)
 async def count(stream: faust.StreamT[str]) -> None:
     async for key, _value in stream.items():
-        counts[key] += 1
-        await counts_out.send(key=key, value=f"{key}={counts[key]}")
+        if gate is None:
+            counts[key] += 1
+            await counts_out.send(key=key, value=f"{key}={counts[key]}")
+            continue
+        gate.install()
+        async with gate.lock:
+            counts[key] += 1
+            await counts_out.send(key=key, value=f"{key}={counts[key]}")
 
 
 if __name__ == "__main__":
