@@ -123,8 +123,9 @@ class PartitionMeasurer:
 
     def restore(self, state: CustomerState, as_of: datetime) -> None:
         """Rebuild the due-index and value cache for one customer after partition assignment."""
-        self._remember(measure(state, self._policy, as_of))
-        self._due.schedule(state.customer_id, next_due(state, self._policy, as_of))
+        measurement = measure(state, self._policy, as_of)
+        self._remember(measurement)
+        self._due.schedule(state.customer_id, next_due(state, self._policy, as_of, measurement))
 
     def _remember(self, measurement: Measurement) -> None:
         if measurement.active and measurement.last_purchase_at is not None:
@@ -149,7 +150,7 @@ class PartitionMeasurer:
             measurement = measure(state, self._policy, boundary)
             measurements.append(measurement)
             self._remember(measurement)
-            due = next_due(state, self._policy, boundary)
+            due = next_due(state, self._policy, boundary, measurement)
             dues.append(due)
             self._due.schedule(customer_id, due)
         values = self._values.values()

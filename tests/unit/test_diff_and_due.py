@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from schemas import AbcClass, ChangedField, Classification, Direction, Lifecycle, Risk, Tier
 from tests.unit.builders import AS_OF, POLICY, days_before, feedback, purchase, state_of
-from tiering import diff, next_due
+from tiering import diff, measure, next_due
 
 BASE = Classification(
     tier=Tier.B,
@@ -70,3 +70,19 @@ def test_new_stage_ending_is_due_just_after_90_days() -> None:
 def test_customer_with_nothing_left_to_change_is_never_due() -> None:
     state = state_of([purchase(days_before(800))])
     assert next_due(state, POLICY, AS_OF) is None
+
+
+def test_oldest_purchase_in_the_window_is_due_when_it_leaves_the_window() -> None:
+    # One purchase already outside the window, one about to leave it, recent ones after.
+    entries = [days_before(400), days_before(364.5), *(days_before(d) for d in range(60, 0, -3))]
+    state = state_of([purchase(at) for at in entries])
+    assert next_due(state, POLICY, AS_OF) == days_before(364.5) + timedelta(days=365)
+
+
+def test_next_due_given_the_measurement_equals_next_due_measuring_itself() -> None:
+    state = state_of(
+        [purchase(days_before(d)) for d in (300, 200, 40, 20)]
+        + [feedback(days_before(5), "complaint", 1)]
+    )
+    measurement = measure(state, POLICY, AS_OF)
+    assert next_due(state, POLICY, AS_OF, measurement) == next_due(state, POLICY, AS_OF)
