@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 __all__ = ["ensure_topics", "ranked_through"]
 
@@ -13,12 +14,13 @@ async def ensure_topics(
     partitions: int,
     replication: int,
     config: dict[str, str] | None = None,
+    client_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Create the topics that do not exist yet (with `config`, e.g. compaction); existing
     ones are left as they are."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(client_options or {}))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -8,8 +8,9 @@ the broker instead of Faust's consumer internals keeps the figure the same one t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["LagReader", "Offsets"]
 
@@ -28,7 +29,14 @@ class Offsets:
 class LagReader:
     """Reads offsets for one consumer group; `start` before use, `stop` after."""
 
-    def __init__(self, bootstrap: str, group_id: str, *, read_committed: bool) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str,
+        *,
+        read_committed: bool,
+        client_options: Mapping[str, Any] | None = None,
+    ) -> None:
         from aiokafka import AIOKafkaConsumer
         from aiokafka.admin import AIOKafkaAdminClient
 
@@ -37,8 +45,9 @@ class LagReader:
             bootstrap_servers=bootstrap,
             enable_auto_commit=False,
             isolation_level="read_committed" if read_committed else "read_uncommitted",
+            **(client_options or {}),
         )
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(client_options or {}))
 
     async def start(self) -> None:
         """Connect both clients."""

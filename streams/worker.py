@@ -44,6 +44,7 @@ from streams.checkpoints import (
 )
 from streams.decode import RecordOrigin, decode
 from streams.headers import Watermark, cloudevent_headers, control_kind
+from streams.kafka_security import client_options, faust_credentials
 from streams.lag import LagReader
 from streams.measure_stage import ClosedEpoch, PartitionMeasurer
 from streams.merge import InputMerge
@@ -115,6 +116,7 @@ class Worker:
         self.app = faust.App(
             settings.app_id,
             broker=f"kafka://{settings.kafka.bootstrap}",
+            broker_credentials=faust_credentials(settings.kafka),
             store=settings.store,
             processing_guarantee=settings.processing_guarantee,
             topic_partitions=partitions,
@@ -234,7 +236,10 @@ class Worker:
         carries no state, and every worker may send them for every partition."""
         from aiokafka import AIOKafkaProducer
 
-        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka.bootstrap)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka.bootstrap,
+            **client_options(self.settings.kafka),
+        )
         await producer.start()
         lateness = timedelta(seconds=self.settings.clock_lateness_seconds)
         try:
@@ -590,6 +595,7 @@ class Worker:
 
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka.bootstrap,
+            **client_options(self.settings.kafka),
             enable_auto_commit=False,
             # Under exactly_once a summary counts only once its transaction commits.
             isolation_level=(
@@ -714,6 +720,7 @@ class Worker:
             settings.kafka.bootstrap,
             settings.app_id,
             read_committed=settings.processing_guarantee == "exactly_once",
+            client_options=client_options(settings.kafka),
         )
         await reader.start()
         reported: set[tuple[str, int]] = set()

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from streams.kafka_admin import ensure_topics
+    from streams.kafka_security import client_options
 
     worker = create_worker(settings, policy)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
             settings.topics.partitions,
             settings.topics.replication_factor,
             config={"cleanup.policy": "compact"},
+            client_options=client_options(settings.kafka),
         )
     )
     asyncio.run(
@@ -61,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
             worker.topology.co_partitioned,
             settings.topics.partitions,
             settings.topics.replication_factor,
+            client_options=client_options(settings.kafka),
         )
     )
     # Changelogs too: Faust checks each table's changelog has as many partitions as its
@@ -72,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             settings.topics.partitions,
             settings.topics.replication_factor,
             config={"cleanup.policy": "compact"},
+            client_options=client_options(settings.kafka),
         )
     )
     _discard_local_tables_after_a_crash(settings, worker.app.conf.tabledir)

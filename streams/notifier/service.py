@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from schemas.tier_changed import TierChanged
+from streams.kafka_security import client_options
 from streams.metrics import NotifierMetrics
 from streams.notifier.channels import Channel, EmailChannel, WebhookChannel
 from streams.notifier.delivery import Clock, Deliverer, PendingAlert, RedisStreams, SystemClock
@@ -328,19 +329,7 @@ class Notifier:
 
 
 def _security(settings: Settings) -> dict[str, Any]:
-    kafka = settings.kafka
-    options: dict[str, Any] = {"security_protocol": kafka.security_protocol}
-    if kafka.sasl_mechanism:
-        options["sasl_mechanism"] = kafka.sasl_mechanism
-        options["sasl_plain_username"] = kafka.sasl_username
-        options["sasl_plain_password"] = (
-            kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
-        )
-    if kafka.ssl_cafile is not None:
-        from aiokafka.helpers import create_ssl_context
-
-        options["ssl_context"] = create_ssl_context(cafile=str(kafka.ssl_cafile))
-    return options
+    return client_options(settings.kafka)
 
 
 async def _ensure_compacted(settings: Settings, topic: str) -> None:
@@ -348,7 +337,7 @@ async def _ensure_compacted(settings: Settings, topic: str) -> None:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap, **_security(settings))
     await admin.start()
     try:
         if topic not in set(await admin.list_topics()):
