@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from schemas.dead_letter import DeadLetter
 
-__all__ = ["KEY_MISMATCH", "KEY_MISSING", "Decoded", "RecordOrigin", "decode"]
+__all__ = ["KEY_MISMATCH", "KEY_MISSING", "Decoded", "RecordOrigin", "decode", "rejected"]
 
 # Dead-letter error types for records whose key is wrong (streams.observe lists every type):
 # a key that is not the record's customer_id, and a tombstone with no key to erase.
@@ -71,7 +71,19 @@ def decode(
             return Decoded(model.model_validate_json(value), None)
         except ValidationError as error:
             error_type, reason = _reason(error)
-    letter = DeadLetter(
+    return Decoded(None, rejected(key, value, origin, rejected_at, error_type, reason))
+
+
+def rejected(
+    key: bytes | None,
+    value: bytes | None,
+    origin: RecordOrigin,
+    rejected_at: datetime,
+    error_type: str,
+    reason: str,
+) -> DeadLetter:
+    """The dead letter of one record: its original bytes, where it came from, and why."""
+    return DeadLetter(
         topic=origin.topic,
         partition=origin.partition,
         offset=origin.offset,
@@ -81,4 +93,3 @@ def decode(
         error_type=error_type,
         rejected_at=rejected_at,
     )
-    return Decoded(None, letter)

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from schemas.dead_letter import DeadLetter
 from schemas.profile import AccountManager, CustomerProfile
-from streams.decode import KEY_MISMATCH, KEY_MISSING, RecordOrigin, decode
+from streams.decode import KEY_MISMATCH, KEY_MISSING, RecordOrigin, decode, rejected
 
 __all__ = [
     "KEY_MISMATCH",
@@ -47,26 +47,6 @@ class EraseProfile:
     key: bytes
 
 
-def _rejected(
-    key: bytes | None,
-    value: bytes | None,
-    origin: RecordOrigin,
-    rejected_at: datetime,
-    error_type: str,
-    reason: str,
-) -> DeadLetter:
-    return DeadLetter(
-        topic=origin.topic,
-        partition=origin.partition,
-        offset=origin.offset,
-        key_b64=DeadLetter.encode(key),
-        value_b64=DeadLetter.encode(value),
-        reason=reason,
-        error_type=error_type,
-        rejected_at=rejected_at,
-    )
-
-
 def read_profile_record(
     key: bytes | None, value: bytes | None, origin: RecordOrigin, rejected_at: datetime
 ) -> StoreProfile | EraseProfile | DeadLetter:
@@ -82,7 +62,7 @@ def read_profile_record(
     if value is None:
         if key is None:
             reason = "tombstone without a key: nothing to erase"
-            return _rejected(key, value, origin, rejected_at, KEY_MISSING, reason)
+            return rejected(key, value, origin, rejected_at, KEY_MISSING, reason)
         return EraseProfile(key)
     decoded = decode(CustomerProfile, key, value, origin, rejected_at)
     if decoded.event is None:
@@ -91,7 +71,7 @@ def read_profile_record(
     customer_key = decoded.event.customer_id.encode()
     if key != customer_key:
         reason = "record key is not the profile's customer_id; key customer records by it"
-        return _rejected(key, value, origin, rejected_at, KEY_MISMATCH, reason)
+        return rejected(key, value, origin, rejected_at, KEY_MISMATCH, reason)
     return StoreProfile(customer_key, decoded.event.model_dump_json().encode())
 
 

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from aiokafka.partitioner import murmur2
 
 from schemas.dead_letter import DeadLetter
-from streams.decode import KEY_MISMATCH, RecordOrigin
+from streams.decode import KEY_MISMATCH, RecordOrigin, rejected
 
 __all__ = [
     "KEY_MISMATCH",
@@ -66,19 +66,11 @@ def key_mismatch(
     if key == customer_id.encode():
         return None
     what = "has no key" if key is None else "is keyed by something other than its customer_id"
-    return DeadLetter(
-        topic=origin.topic,
-        partition=origin.partition,
-        offset=origin.offset,
-        key_b64=DeadLetter.encode(key),
-        value_b64=DeadLetter.encode(value),
-        reason=(
-            f"record {what} on an input declared keyed by customer; key it by customer_id or "
-            "set TIERSTREAM_TOPICS__<INPUT>_KEYED_BY_CUSTOMER=false to repartition it"
-        ),
-        error_type=KEY_MISMATCH,
-        rejected_at=rejected_at,
+    reason = (
+        f"record {what} on an input declared keyed by customer; key it by customer_id or "
+        "set TIERSTREAM_TOPICS__<INPUT>_KEYED_BY_CUSTOMER=false to repartition it"
     )
+    return rejected(key, value, origin, rejected_at, KEY_MISMATCH, reason)
 
 
 def _epoch_index(instant: datetime, epoch_seconds: int) -> int:

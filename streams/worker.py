@@ -42,7 +42,7 @@ from streams.checkpoints import (
     restore_measurer,
     restore_ranker,
 )
-from streams.decode import RecordOrigin, decode
+from streams.decode import RecordOrigin, decode, rejected
 from streams.headers import Watermark, cloudevent_headers, control_kind
 from streams.kafka_security import client_options, faust_credentials
 from streams.lag import LagReader
@@ -489,16 +489,8 @@ class Worker:
 
     async def _dead_letter(self, event: Any, error_type: str, reason: str) -> None:
         message = event.message
-        letter = DeadLetter(
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            key_b64=DeadLetter.encode(message.key),
-            value_b64=DeadLetter.encode(message.value),
-            reason=reason,
-            error_type=error_type,
-            rejected_at=datetime.now(UTC),
-        )
+        origin = RecordOrigin(message.topic, message.partition, message.offset)
+        letter = rejected(message.key, message.value, origin, datetime.now(UTC), error_type, reason)
         await self._send_dead_letter(letter, message)
 
     async def _send_dead_letter(self, letter: DeadLetter, message: Any) -> None:
