@@ -26,15 +26,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from schemas.customer_classification import CustomerClassification
 from schemas.tier_changed import TierChanged
 from streams.cli import main
-from streams.csv_input import CsvReport, read_feedback, read_orders
 from streams.customer_lookup import NOT_CLASSIFIED
 from streams.endpoints import METRICS_PATH, READINESS_PATH
-from streams.epochs import boundary_at_or_before
-from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
-from streams.local_pipeline import LocalPipeline
 from tests.conftest import Infra
 from tests.integration.worker_process import (
-    DAY,
+    expected_history,
     log_tail,
     prepare_topics,
     read_records,
@@ -112,20 +108,10 @@ def _partition_of(customer: str) -> int:
 def test_each_worker_answers_for_customers_the_other_owns_with_their_last_tier_change(
     infra: Infra, unique_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    generated = generate_history(120, 1_500, seed=13, span_days=400)
-    orders = write_csv(tmp_path / "orders.csv", ORDER_HEADER, generated.orders)
-    feedback = write_csv(tmp_path / "feedback.csv", FEEDBACK_HEADER, generated.feedback)
-    events = sorted(
-        [*read_orders(orders, CsvReport(orders)), *read_feedback(feedback, CsvReport(feedback))],
-        key=lambda event: event.occurred_at,
-    )
-    final = boundary_at_or_before(events[-1].occurred_at, DAY) + timedelta(days=1)
-    watermark = final + timedelta(microseconds=1)
-    expected = LocalPipeline(default_policy(), PARTITIONS, DAY)
-    for event in events:
-        expected.feed(event)
-    for partition in range(PARTITIONS):
-        expected.watermark(partition, watermark)
+    history = expected_history(tmp_path, 120, 1_500, PARTITIONS, seed=13, span_days=400)
+    orders, feedback = history.orders, history.feedback
+    events, watermark, expected = history.events, history.watermark, history.expected
+    final = watermark - timedelta(microseconds=1)  # the last boundary the watermark closes
 
     env = worker_env(
         infra,

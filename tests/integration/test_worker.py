@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -20,21 +19,24 @@ from schemas import FeedbackEvent, OrderEvent, Risk, Tier
 from schemas.dead_letter import DeadLetter
 from schemas.tier_changed import TierChanged
 from streams.cli import main
-from streams.csv_input import CsvReport, read_feedback, read_orders
+from streams.csv_input import CsvReport, read_orders
 from streams.epochs import boundary_at_or_before
-from streams.headers import Watermark
 from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
 from streams.local_pipeline import LocalPipeline
 from tests.conftest import Infra
 from tests.integration.worker_process import (
     DAY,
     Outgoing,
+    expected_history,
     log_tail,
+    order,
+    per_customer,
     prepare_topics,
     produce,
     read_records,
     running_worker,
     wait_until_ranked,
+    watermarks,
     with_own_port,
     worker_env,
 )
@@ -43,13 +45,6 @@ from tiering import default_policy
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 2
-
-
-def _per_customer(changes: list[TierChanged]) -> dict[str, list[str]]:
-    sequences: dict[str, list[str]] = defaultdict(list)
-    for change in changes:
-        sequences[change.customer_id].append(change.event_id)
-    return dict(sequences)
 
 
 def _tier_changes(
@@ -67,49 +62,18 @@ def _tier_changes(
     return [TierChanged.model_validate_json(record.value) for record in records]
 
 
-def _order(customer_id: str, order_id: str, occurred_at: datetime, amount: str) -> OrderEvent:
-    return OrderEvent(
-        event_id=f"e-{order_id}",
-        order_id=order_id,
-        customer_id=customer_id,
-        occurred_at=occurred_at,
-        amount=Decimal(amount),
-    )
-
-
 def _as_record(topic: str, event: OrderEvent | FeedbackEvent) -> Outgoing:
     return (topic, event.customer_id.encode(), event.model_dump_json().encode(), [], None)
-
-
-def _watermarks(name: str, instant: datetime) -> list[Outgoing]:
-    value = Watermark(stream_time=instant).model_dump_json().encode()
-    return [
-        (f"{name}-{topic}", None, value, Watermark.headers(), partition)
-        for topic in ("orders", "feedback")
-        for partition in range(PARTITIONS)
-    ]
 
 
 def _history(
     tmp_path: Path, customers: int, orders_count: int, partitions: int, seed: int = 8
 ) -> tuple[Path, Path, datetime, LocalPipeline]:
     """A generated history as CSV files, its final watermark, and what the stages emit on it."""
-    generated = generate_history(customers, orders_count, seed=seed, span_days=500)
-    orders = write_csv(tmp_path / "orders.csv", ORDER_HEADER, generated.orders)
-    feedback = write_csv(tmp_path / "feedback.csv", FEEDBACK_HEADER, generated.feedback)
-    events: list[OrderEvent | FeedbackEvent] = [
-        *read_orders(orders, CsvReport(orders)),
-        *read_feedback(feedback, CsvReport(feedback)),
-    ]
-    events.sort(key=lambda event: event.occurred_at)
-    final = boundary_at_or_before(events[-1].occurred_at, DAY) + timedelta(days=1)
-    watermark = final + timedelta(microseconds=1)
-    expected = LocalPipeline(default_policy(), partitions, DAY)
-    for event in events:
-        expected.feed(event)
-    for partition in range(partitions):
-        expected.watermark(partition, watermark)
-    return orders, feedback, watermark, expected
+    history = expected_history(
+        tmp_path, customers, orders_count, partitions, seed=seed, span_days=500
+    )
+    return history.orders, history.feedback, history.watermark, history.expected
 
 
 def _replay(
@@ -138,7 +102,7 @@ def test_worker_emits_the_deterministic_tier_changed_sequence(
         received = _tier_changes(infra, unique_name, len(expected.emitted), 240)
 
     assert len(received) == len(expected.emitted), log_tail(log)
-    assert _per_customer(received) == _per_customer(expected.emitted)
+    assert per_customer(received) == per_customer(expected.emitted)
 
 
 def test_a_worker_killed_with_sigkill_resumes_without_losing_or_repeating_a_tier_change(
@@ -158,7 +122,7 @@ def test_a_worker_killed_with_sigkill_resumes_without_losing_or_repeating_a_tier
         received = _tier_changes(infra, unique_name, len(expected.emitted), 240)
 
     assert len(received) == len(expected.emitted), log_tail(log)
-    assert _per_customer(received) == _per_customer(expected.emitted)
+    assert per_customer(received) == per_customer(expected.emitted)
 
 
 def test_two_workers_split_the_partitions_and_emit_what_one_does(
@@ -181,7 +145,7 @@ def test_two_workers_split_the_partitions_and_emit_what_one_does(
         assert (first.poll(), second.poll()) == (None, None), log_tail(second_log)
 
     assert len(received) == len(expected.emitted), log_tail(first_log) + log_tail(second_log)
-    assert _per_customer(received) == _per_customer(expected.emitted)
+    assert per_customer(received) == per_customer(expected.emitted)
 
 
 def test_the_last_tier_change_per_customer_agrees_with_tierstream_score(
@@ -245,7 +209,7 @@ def test_malformed_and_invalid_events_go_to_the_dead_letter_topic_and_the_rest_f
     start = datetime(2026, 1, 5, 9, tzinfo=UTC)
     orders_topic = f"{unique_name}-orders"
     good = [
-        _order(f"C{n}", f"O{n}", start + timedelta(hours=n), str(10 * (n + 1))) for n in range(6)
+        order(f"C{n}", f"O{n}", start + timedelta(hours=n), str(10 * (n + 1))) for n in range(6)
     ]
     not_json = b'{"event_id": "x", "amount": '
     negative_amount = good[0].model_dump_json().replace('"10"', '"-5"').encode()
@@ -255,7 +219,7 @@ def test_malformed_and_invalid_events_go_to_the_dead_letter_topic_and_the_rest_f
         *(_as_record(orders_topic, event) for event in good[1:3]),
         (orders_topic, b"C1", negative_amount, [], None),
         *(_as_record(orders_topic, event) for event in good[3:]),
-        *_watermarks(unique_name, start + timedelta(days=2)),
+        *watermarks(unique_name, start + timedelta(days=2), PARTITIONS),
     ]
     env = worker_env(infra, unique_name, tmp_path / "data")
     prepare_topics(infra, unique_name, PARTITIONS)
@@ -286,12 +250,12 @@ def test_a_silent_customer_becomes_at_risk_by_stream_time_alone(
 ) -> None:
     start = datetime(2025, 6, 2, 10, tzinfo=UTC)
     silent = [
-        _order("SILENT", "S1", start, "500"),
-        _order("SILENT", "S2", start + timedelta(days=5), "500"),
+        order("SILENT", "S1", start, "500"),
+        order("SILENT", "S2", start + timedelta(days=5), "500"),
     ]
     # Another customer keeps stream time moving; the silent one has no event after day 5.
     busy = [
-        _order("BUSY", f"B{day}", start + timedelta(days=day, hours=1), "20")
+        order("BUSY", f"B{day}", start + timedelta(days=day, hours=1), "20")
         for day in range(0, 60, 3)
     ]
     events = sorted([*silent, *busy], key=lambda event: event.occurred_at)
@@ -302,7 +266,7 @@ def test_a_silent_customer_becomes_at_risk_by_stream_time_alone(
             infra.kafka_bootstrap,
             [
                 *(_as_record(orders_topic, event) for event in events),
-                *_watermarks(unique_name, start + timedelta(days=61)),
+                *watermarks(unique_name, start + timedelta(days=61), PARTITIONS),
             ],
         )
     )
@@ -330,8 +294,8 @@ def test_the_wall_clock_moves_stream_time_when_no_event_arrives(
     # Far enough ahead that the worker has started (and classified the customer ok) first.
     last_purchase = now - timedelta(days=31) + timedelta(seconds=40)
     events = [
-        _order("SILENT", "S1", last_purchase - timedelta(days=10), "300"),
-        _order("SILENT", "S2", last_purchase, "300"),
+        order("SILENT", "S1", last_purchase - timedelta(days=10), "300"),
+        order("SILENT", "S2", last_purchase, "300"),
     ]
     orders_topic = f"{unique_name}-orders"
     prepare_topics(infra, unique_name, PARTITIONS)

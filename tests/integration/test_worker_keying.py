@@ -7,47 +7,34 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from schemas import FeedbackEvent, OrderEvent
+from schemas import OrderEvent
 from schemas.dead_letter import DeadLetter
 from schemas.tier_changed import TierChanged
-from streams.csv_input import CsvReport, read_feedback, read_orders
-from streams.epochs import boundary_at_or_before
-from streams.headers import Watermark
-from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
 from streams.local_pipeline import LocalPipeline
 from streams.repartition import customer_partition
 from tests.conftest import Infra
 from tests.integration.worker_process import (
-    DAY,
     Outgoing,
+    expected_history,
     log_tail,
+    per_customer,
     prepare_topics,
     produce,
     read_records,
     running_worker,
+    watermarks,
     worker_env,
 )
-from tiering import default_policy
 
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 2
-
-
-def _watermarks(name: str, instant: datetime) -> list[Outgoing]:
-    value = Watermark(stream_time=instant).model_dump_json().encode()
-    return [
-        (f"{name}-{topic}", None, value, Watermark.headers(), partition)
-        for topic in ("orders", "feedback")
-        for partition in range(PARTITIONS)
-    ]
 
 
 def _partition(key: bytes) -> int:
@@ -67,13 +54,6 @@ def _tier_changes(infra: Infra, name: str, expected: int, timeout: float) -> lis
     return [TierChanged.model_validate_json(record.value) for record in records if record.value]
 
 
-def _per_customer(changes: list[TierChanged]) -> dict[str, list[str]]:
-    sequences: dict[str, list[str]] = defaultdict(list)
-    for change in changes:
-        sequences[change.customer_id].append(change.event_id)
-    return dict(sequences)
-
-
 def _random_keyed_history(
     tmp_path: Path, name: str, customers: int, orders_count: int, seed: int
 ) -> tuple[list[Outgoing], LocalPipeline]:
@@ -81,21 +61,10 @@ def _random_keyed_history(
     that have nothing to do with the customer, closing watermarks on every input partition,
     and the customer-keyed result: the in-process stages, which the worker matches on the
     fast path (test_worker.py's determinism test)."""
-    generated = generate_history(customers, orders_count, seed=seed, span_days=400)
-    orders = write_csv(tmp_path / "orders.csv", ORDER_HEADER, generated.orders)
-    feedback = write_csv(tmp_path / "feedback.csv", FEEDBACK_HEADER, generated.feedback)
-    events: list[OrderEvent | FeedbackEvent] = [
-        *read_orders(orders, CsvReport(orders)),
-        *read_feedback(feedback, CsvReport(feedback)),
-    ]
-    events.sort(key=lambda event: event.occurred_at)
-    final = boundary_at_or_before(events[-1].occurred_at, DAY) + timedelta(days=1)
-    watermark = final + timedelta(microseconds=1)
-    expected = LocalPipeline(default_policy(), PARTITIONS, DAY)
-    for event in events:
-        expected.feed(event)
-    for partition in range(PARTITIONS):
-        expected.watermark(partition, watermark)
+    history = expected_history(
+        tmp_path, customers, orders_count, PARTITIONS, seed=seed, span_days=400
+    )
+    events, watermark, expected = history.events, history.watermark, history.expected
     keys = random.Random(seed)
     records: list[Outgoing] = [
         (
@@ -113,7 +82,7 @@ def _random_keyed_history(
         if record[1] is not None
     )
     assert moved > len(records) // 4, "the keys must put many events off their customer's partition"
-    return [*records, *_watermarks(name, watermark)], expected
+    return [*records, *watermarks(name, watermark, PARTITIONS)], expected
 
 
 def _repartitioning_env(infra: Infra, name: str, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -149,7 +118,7 @@ def test_a_history_keyed_at_random_through_the_repartition_path_gives_the_custom
         c: change.current for c, change in expected_last.items()
     }
     # Stronger, since the inputs were written in event-time order: the same sequences.
-    assert _per_customer(received) == _per_customer(expected.emitted), log_tail(log)
+    assert per_customer(received) == per_customer(expected.emitted), log_tail(log)
 
 
 def test_a_worker_killed_mid_repartition_resumes_without_losing_or_repeating_a_tier_change(
@@ -179,7 +148,7 @@ def test_a_worker_killed_mid_repartition_resumes_without_losing_or_repeating_a_t
         received = _tier_changes(infra, unique_name, len(expected.emitted), 300)
 
     assert len(received) == len(expected.emitted), log_tail(log)
-    assert _per_customer(received) == _per_customer(expected.emitted)
+    assert per_customer(received) == per_customer(expected.emitted)
 
 
 def test_on_the_customer_keyed_path_a_record_keyed_otherwise_goes_to_the_dead_letter_topic(
@@ -203,7 +172,7 @@ def test_on_the_customer_keyed_path_a_record_keyed_otherwise_goes_to_the_dead_le
     records: list[Outgoing] = [
         *(_keyed(orders_topic, e.customer_id.encode(), e) for e in good),
         _keyed(orders_topic, b"O9", stray),
-        *_watermarks(unique_name, start + timedelta(days=2)),
+        *watermarks(unique_name, start + timedelta(days=2), PARTITIONS),
     ]
     env = worker_env(infra, unique_name, tmp_path / "data")
     prepare_topics(infra, unique_name, PARTITIONS)

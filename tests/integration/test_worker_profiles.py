@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import urllib.request
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,7 @@ from tests.integration.worker_process import (
     DAY,
     Outgoing,
     log_tail,
+    order,
     prepare_topics,
     produce,
     read_records,
@@ -44,16 +44,6 @@ pytestmark = pytest.mark.integration
 PARTITIONS = 2
 MONDAY = datetime(2026, 1, 5, tzinfo=UTC)
 ANNA = AccountManager(id="m-anna", name="Anna", email="anna@example.com")
-
-
-def _order(customer_id: str, order_id: str, occurred_at: datetime, amount: str) -> OrderEvent:
-    return OrderEvent(
-        event_id=f"e-{order_id}",
-        order_id=order_id,
-        customer_id=customer_id,
-        occurred_at=occurred_at,
-        amount=Decimal(amount),
-    )
 
 
 def _orders(name: str, events: list[OrderEvent], closing: datetime) -> list[Outgoing]:
@@ -101,10 +91,10 @@ def test_tier_changes_carry_the_manager_of_the_profile_known_when_they_were_rank
     anna = CustomerProfile(customer_id="C1", account_manager=ANNA).model_dump_json().encode()
     # Day 1: C1 small, C2 large (both first classifications). Day 2: C1 overtakes C2.
     day_one = [
-        _order("C1", "O1", MONDAY + timedelta(hours=9), "100"),
-        _order("C2", "O2", MONDAY + timedelta(hours=10), "900"),
+        order("C1", "O1", MONDAY + timedelta(hours=9), "100"),
+        order("C2", "O2", MONDAY + timedelta(hours=10), "900"),
     ]
-    day_two = [_order("C1", "O3", MONDAY + timedelta(days=1, hours=9), "5000")]
+    day_two = [order("C1", "O3", MONDAY + timedelta(days=1, hours=9), "5000")]
     expected = LocalPipeline(default_policy(), PARTITIONS, DAY)
     for event in day_one:
         expected.feed(event)

@@ -11,15 +11,27 @@ import os
 import signal
 import subprocess
 import sys
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
+from schemas import FeedbackEvent, OrderEvent
+from schemas.tier_changed import TierChanged
+from streams.csv_input import CsvReport, read_feedback, read_orders
+from streams.epochs import boundary_at_or_before
+from streams.headers import Watermark
+from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
+from streams.local_pipeline import LocalPipeline
 from tests.conftest import Infra
 from tests.integration.notifier_harness import free_port
+from tiering import default_policy
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = 86_400
@@ -169,3 +181,73 @@ def wait_until_ranked(
             return True
         time.sleep(2)
     return False
+
+
+# --- histories and what the stages make of them --------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExpectedHistory:
+    """A generated history as CSV files and events in event-time order, the watermark that
+    closes it, and what the in-process stages (LocalPipeline) emit for it."""
+
+    orders: Path
+    feedback: Path
+    events: list[OrderEvent | FeedbackEvent]
+    watermark: datetime
+    expected: LocalPipeline
+
+
+def expected_history(
+    tmp_path: Path,
+    customers: int,
+    orders_count: int,
+    partitions: int,
+    *,
+    seed: int,
+    span_days: int,
+) -> ExpectedHistory:
+    generated = generate_history(customers, orders_count, seed=seed, span_days=span_days)
+    orders = write_csv(tmp_path / "orders.csv", ORDER_HEADER, generated.orders)
+    feedback = write_csv(tmp_path / "feedback.csv", FEEDBACK_HEADER, generated.feedback)
+    events: list[OrderEvent | FeedbackEvent] = [
+        *read_orders(orders, CsvReport(orders)),
+        *read_feedback(feedback, CsvReport(feedback)),
+    ]
+    events.sort(key=lambda event: event.occurred_at)
+    final = boundary_at_or_before(events[-1].occurred_at, DAY) + timedelta(days=1)
+    watermark = final + timedelta(microseconds=1)
+    expected = LocalPipeline(default_policy(), partitions, DAY)
+    for event in events:
+        expected.feed(event)
+    for partition in range(partitions):
+        expected.watermark(partition, watermark)
+    return ExpectedHistory(orders, feedback, events, watermark, expected)
+
+
+def per_customer(changes: list[TierChanged]) -> dict[str, list[str]]:
+    """Each customer's TierChanged event ids, in order."""
+    sequences: dict[str, list[str]] = defaultdict(list)
+    for change in changes:
+        sequences[change.customer_id].append(change.event_id)
+    return dict(sequences)
+
+
+def order(customer_id: str, order_id: str, occurred_at: datetime, amount: str) -> OrderEvent:
+    return OrderEvent(
+        event_id=f"e-{order_id}",
+        order_id=order_id,
+        customer_id=customer_id,
+        occurred_at=occurred_at,
+        amount=Decimal(amount),
+    )
+
+
+def watermarks(name: str, instant: datetime, partitions: int) -> list[Outgoing]:
+    """A watermark at `instant` on every partition of both inputs of app `name`."""
+    value = Watermark(stream_time=instant).model_dump_json().encode()
+    return [
+        (f"{name}-{topic}", None, value, Watermark.headers(), partition)
+        for topic in ("orders", "feedback")
+        for partition in range(partitions)
+    ]
