@@ -9,8 +9,7 @@ the restarted worker emits the output again. The worker's restart test caught ex
 
 The gate closes the hole from outside Faust: agents process each record while holding the
 gate's lock, and every transaction commit first takes the lock (so it falls between records)
-and waits until the buffer is empty, no buffered send is in flight and the Kafka client has
-delivered everything it accepted. It also makes sends to
+and waits until the buffer is empty and no buffered send is in flight. It also makes sends to
 topics the app does not consume transactional (see `install`).
 """
 
@@ -63,10 +62,6 @@ class TransactionGate:
         async def commit(offsets: Any, start_new_transaction: bool = True) -> bool:
             async with self.lock:
                 await self._drained()
-                # aiokafka's commit_transaction does not wait for the batches it holds:
-                # a record still in its accumulator would be delivered after the commit
-                # marker, into the next transaction (Kafka's Java producer flushes first).
-                await self._app.producer.flush()
                 result: bool = await original_commit(
                     offsets, start_new_transaction=start_new_transaction
                 )
