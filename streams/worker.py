@@ -43,6 +43,10 @@ from streams.checkpoints import (
     restore_ranker,
 )
 from streams.decode import RecordOrigin, decode, rejected
+from streams.faust_fixes import (
+    commit_only_below_the_first_unacked_record,
+    recover_tables_to_the_broker_end_offsets,
+)
 from streams.headers import Watermark, cloudevent_headers, control_kind
 from streams.kafka_security import client_options, faust_credentials
 from streams.lag import LagReader
@@ -105,6 +109,8 @@ class Worker:
     """The Faust app with the tierstream agents, tables and the rank barrier."""
 
     def __init__(self, settings: Settings, policy: Policy, registry: CollectorRegistry) -> None:
+        recover_tables_to_the_broker_end_offsets()
+        commit_only_below_the_first_unacked_record()
         self.settings = settings
         self.policy = policy
         self.metrics = WorkerMetrics.create(registry)
@@ -190,6 +196,9 @@ class Worker:
             TransactionGate(self.app) if settings.processing_guarantee == "exactly_once" else None
         )
         self._record_lock = self._gate.lock if self._gate is not None else asyncio.Lock()
+        # Counts revocations: a record taken from a stream before one is not processed after
+        # it (the consumer goes back to the committed offsets and delivers it again).
+        self._generation = 0
         self.app.on_partitions_assigned.connect(self._on_partitions_assigned)
         self._rewind_ranks = asyncio.Event()
         self._rewind_ranks.set()
@@ -309,6 +318,7 @@ class Worker:
 
     async def _on_partitions_revoked(self, sender: Any, revoked: Any, **_: Any) -> None:
         """Forget revoked partitions: their next owner restores them from the tables."""
+        self._generation += 1
         self._state_cache.clear()
         self._stage_zero.forget((tp.topic, tp.partition) for tp in revoked)
         for tp in revoked:
@@ -336,8 +346,10 @@ class Worker:
         manual = stream.noack()
         async for event in manual.events():
             self._install_gate()
+            generation = self._generation
             async with self._record_lock:
-                await self._handle_input(manual, event)
+                if generation == self._generation:
+                    await self._handle_input(manual, event)
 
     async def _handle_input(self, manual: Any, event: Any) -> None:
         partition = event.message.partition
@@ -534,9 +546,11 @@ class Worker:
         manual = stream.noack()
         async for event in manual.events():
             self._install_gate()
+            generation = self._generation
             async with self._record_lock:
-                await self._stage_zero.handle(event)
-                await manual.ack(event)
+                if generation == self._generation:
+                    await self._stage_zero.handle(event)
+                    await manual.ack(event)
 
     async def _send_on(
         self,
@@ -561,9 +575,11 @@ class Worker:
         manual = stream.noack()
         async for event in manual.events():
             self._install_gate()
+            generation = self._generation
             async with self._record_lock:
-                await self._apply_profile(event)
-                await manual.ack(event)
+                if generation == self._generation:
+                    await self._apply_profile(event)
+                    await manual.ack(event)
 
     async def _apply_profile(self, event: Any) -> None:
         """Store or erase one customer's profile (the manager in it is never logged)."""
@@ -659,10 +675,14 @@ class Worker:
                 continue
             # Never wait at the barrier holding the gate: summaries become visible only
             # when the transactions that carry them commit.
+            generation = self._generation
             population = await self._population(boundary)
             self._install_gate()
             async with self._record_lock:
-                await self._rank_boundary(manual, event, partition, boundary, population, pending)
+                if generation == self._generation:
+                    await self._rank_boundary(
+                        manual, event, partition, boundary, population, pending
+                    )
 
     async def _rank_boundary(
         self,
