@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import faust
@@ -65,10 +65,15 @@ from streams.transaction_gate import TransactionGate
 from streams.web import advertised_host, install_customer_lookup, install_endpoints
 from tiering import CustomerState, Policy
 from tiering.measure import measurement_from_json, measurement_to_json
+from tiering.state_records import state_from_records, state_write
 
 __all__ = ["Worker", "create_worker"]
 
 log = logging.getLogger("tierstream.worker")
+
+
+def _day_key(customer_id: str, day: date) -> bytes:
+    return f"{customer_id}@{day.isoformat()}".encode()
 
 
 class _OutputsInInputGroup(PartitionAssignor):  # type: ignore[misc]  # Faust is untyped
@@ -174,6 +179,8 @@ class Worker:
         self.dead_letters = self.app.topic(settings.topics.dead_letter, **raw)
         table: dict[str, Any] = {"partitions": partitions, "key_type": bytes, "value_type": bytes}
         self.states = self.app.Table("customer-state", **table)
+        # Day records of large states (tiering/state_records.py), keyed `customer_id@day`.
+        self.state_days = self.app.Table("customer-state-days", **table)
         # Everything else the stages remember (streams/checkpoints.py), so that a restarted
         # worker resumes exactly where its last committed transaction left off.
         self.progress = self.app.Table("progress", **table)
@@ -214,6 +221,7 @@ class Worker:
             (settings.topics.orders, settings.topics.feedback, settings.topics.customers),
             {
                 "customer-state": self.states,
+                "customer-state-days": self.state_days,
                 "progress": self.progress,
                 "measured": self.measured,
                 "ranked": self.ranked,
@@ -335,10 +343,12 @@ class Worker:
         cached = self._state_cache.get(customer_id)
         if cached is not None:
             return cached
-        raw = self.states.get(customer_id.encode())
-        if raw is None:
+        header = self.states.get(customer_id.encode())
+        if header is None:
             return None
-        state = CustomerState.from_json(raw)
+        state = state_from_records(
+            header, lambda day: self.state_days.get(_day_key(customer_id, day))
+        )
         self._state_cache[customer_id] = state
         return state
 
@@ -451,8 +461,16 @@ class Worker:
     ) -> None:
         customer = domain_event.customer_id
         was_dirty = measurer.is_dirty(customer)
-        state, outcome = measurer.apply(self._load(customer), domain_event)
-        self.states[customer.encode()] = state.to_json()
+        before = self._load(customer)
+        state, outcome = measurer.apply(before, domain_event)
+        write = state_write(before, state, domain_event.occurred_at)
+        self.states[customer.encode()] = write.header
+        for day, record in write.days.items():
+            key = _day_key(customer, day)
+            if record is not None:
+                self.state_days[key] = record
+            elif key in self.state_days:
+                del self.state_days[key]
         self._state_cache[customer] = state
         if not was_dirty and measurer.is_dirty(customer):
             previous = self.measured.get(customer.encode())

@@ -35,6 +35,9 @@ __all__ = [
     "Purchase",
     "apply",
     "empty_state",
+    "entry_count",
+    "state_from_dict",
+    "state_to_dict",
 ]
 
 SCHEMA_VERSION = 1
@@ -98,12 +101,12 @@ class CustomerState:
 
     def to_json(self) -> bytes:
         """Compact JSON bytes (the Faust table value)."""
-        return json.dumps(_encode(self), separators=(",", ":")).encode()
+        return json.dumps(state_to_dict(self), separators=(",", ":")).encode()
 
     @staticmethod
     def from_json(raw: bytes) -> CustomerState:
         """Inverse of `to_json`; refuses a state written by an unknown schema version."""
-        return _decode(json.loads(raw))
+        return state_from_dict(json.loads(raw))
 
 
 def empty_state(customer_id: str) -> CustomerState:
@@ -265,19 +268,36 @@ def _pdec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
-def _encode(state: CustomerState) -> dict[str, object]:
+def entry_count(state: CustomerState) -> int:
+    """Purchases, refunds/cancels and negative feedback held (what the state's size grows with)."""
+    return len(state.purchases) + len(state.adjustments) + len(state.negative_feedback)
+
+
+def entry_rows(
+    purchases: tuple[Purchase, ...],
+    adjustments: tuple[Adjustment, ...],
+    negative_feedback: tuple[NegativeFeedback, ...],
+) -> dict[str, list[list[str | None]]]:
+    """The JSON rows of some entries (the `p`, `a` and `nf` fields of a state)."""
+    return {
+        "p": [[_dt(p.occurred_at), p.order_id, str(p.amount), _dec(p.margin)] for p in purchases],
+        "a": [[_dt(a.occurred_at), a.event_id, str(a.amount), _dec(a.margin)] for a in adjustments],
+        "nf": [[_dt(f.occurred_at), f.event_id] for f in negative_feedback],
+    }
+
+
+def state_to_dict(state: CustomerState, *, with_entries: bool = True) -> dict[str, object]:
+    """The state as JSON-ready fields; without entries, `p`, `a` and `nf` are empty."""
+    rows = (
+        entry_rows(state.purchases, state.adjustments, state.negative_feedback)
+        if with_entries
+        else {"p": [], "a": [], "nf": []}
+    )
     return {
         "v": state.schema_version,
         "c": state.customer_id,
         "hw": _dt(state.high_water),
-        "p": [
-            [_dt(p.occurred_at), p.order_id, str(p.amount), _dec(p.margin)] for p in state.purchases
-        ],
-        "a": [
-            [_dt(a.occurred_at), a.event_id, str(a.amount), _dec(a.margin)]
-            for a in state.adjustments
-        ],
-        "nf": [[_dt(f.occurred_at), f.event_id] for f in state.negative_feedback],
+        **rows,
         "fp": _dt(state.first_purchase_at),
         "lp": _dt(state.last_purchase_at),
         "n": state.purchase_count,
@@ -287,7 +307,8 @@ def _encode(state: CustomerState) -> dict[str, object]:
     }
 
 
-def _decode(data: dict[str, Any]) -> CustomerState:
+def state_from_dict(data: dict[str, Any]) -> CustomerState:
+    """Inverse of `state_to_dict` (with entries); refuses an unknown schema version."""
     version = data.get("v")
     if version != SCHEMA_VERSION:
         raise TieringError(f"customer state schema_version {version!r} is not {SCHEMA_VERSION}")
