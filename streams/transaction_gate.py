@@ -51,60 +51,23 @@ class TransactionGate:
         self._app = app
         self.lock = asyncio.Lock()
         self._installed = False
-        # The task holding the lock through a revocation, which commits without taking it.
-        self._revoking: asyncio.Task[Any] | None = None
-        self._committed: dict[Any, int] = {}
 
     def install(self) -> None:
-        """Wrap the app's transaction commit and partition revocation (once the consumer
-        exists; idempotent)."""
+        """Wrap the app's transaction commit (once the consumer exists; idempotent)."""
         if self._installed:
             return
-        consumer = self._app.consumer
-        transactions = consumer.transactions
+        transactions = self._app.consumer.transactions
         original_commit = transactions.commit
 
-        async def commit_drained(offsets: Any, start_new_transaction: bool) -> bool:
-            await self._drained()
-            # A periodic commit computes its offsets before it waits for the lock; a
-            # revocation may have committed further meanwhile, and offsets never go back.
-            forward = {
-                tp: offset for tp, offset in offsets.items() if offset > self._committed.get(tp, -1)
-            }
-            if not forward:
-                return False
-            result: bool = await original_commit(
-                forward, start_new_transaction=start_new_transaction
-            )
-            self._committed.update(forward)
-            return result
-
         async def commit(offsets: Any, start_new_transaction: bool = True) -> bool:
-            if self._revoking is not None and self._revoking is asyncio.current_task():
-                return await commit_drained(offsets, start_new_transaction)
             async with self.lock:
-                return await commit_drained(offsets, start_new_transaction)
+                await self._drained()
+                result: bool = await original_commit(
+                    offsets, start_new_transaction=start_new_transaction
+                )
+                return result
 
         transactions.commit = commit
-
-        # Faust keeps a partition's open transaction across a rebalance while the consumer
-        # goes back to the committed offsets, so records processed in it are processed again
-        # into the same transaction (twice-emitted changes, tables rewound by recovery). Like
-        # Kafka Streams, commit what is processed when partitions are revoked, before Faust
-        # forgets the acknowledgements, and let no record start until the revocation is over.
-        original_revoked = consumer.on_partitions_revoked
-
-        async def on_partitions_revoked(revoked: Any) -> None:
-            async with self.lock:
-                self._revoking = asyncio.current_task()
-                try:
-                    pending = list(consumer._filter_tps_with_pending_acks())
-                    await consumer._commit_tps(pending, start_new_transaction=True)
-                    await original_revoked(revoked)
-                finally:
-                    self._revoking = None
-
-        consumer.on_partitions_revoked = on_partitions_revoked
 
         # The transaction of a send is chosen from the destination partition, which Faust
         # looks up in the *consumer's* metadata: for a topic the app writes but does not
