@@ -43,10 +43,7 @@ from streams.checkpoints import (
     restore_ranker,
 )
 from streams.decode import RecordOrigin, decode, rejected
-from streams.faust_fixes import (
-    commit_only_below_the_first_unacked_record,
-    recover_tables_to_the_broker_end_offsets,
-)
+from streams.faust_fixes import recover_tables_to_the_broker_end_offsets
 from streams.headers import Watermark, cloudevent_headers, control_kind
 from streams.kafka_security import client_options, faust_credentials
 from streams.lag import LagReader
@@ -115,7 +112,6 @@ class Worker:
 
     def __init__(self, settings: Settings, policy: Policy, registry: CollectorRegistry) -> None:
         recover_tables_to_the_broker_end_offsets()
-        commit_only_below_the_first_unacked_record()
         self.settings = settings
         self.policy = policy
         self.metrics = WorkerMetrics.create(registry)

@@ -7,9 +7,9 @@ The table is `memory://`: only changelog recovery can bring the counts back afte
 Under exactly_once the app uses the worker's TransactionGate: without it Faust 0.15 can commit
 an output and its input offset in one transaction and the table write that goes with them in
 the next, so a restart finds the output committed and the count lost (streams/transaction_gate.py).
-It also takes the worker's fixes of Faust's recovery and commit (streams/faust_fixes.py): without
-the first, a restarted exactly_once app reads its changelog's end as -1 before any fetch and
-starts counting from zero.
+It also takes the worker's fix of Faust's recovery (streams/faust_fixes.py): without it, a
+restarted exactly_once app reads its changelog's end as -1 before any fetch and starts counting
+from zero.
 """
 
 from __future__ import annotations
@@ -18,14 +18,10 @@ import os
 
 import faust
 
-from streams.faust_fixes import (
-    commit_only_below_the_first_unacked_record,
-    recover_tables_to_the_broker_end_offsets,
-)
+from streams.faust_fixes import recover_tables_to_the_broker_end_offsets
 from streams.transaction_gate import TransactionGate
 
 recover_tables_to_the_broker_end_offsets()
-commit_only_below_the_first_unacked_record()
 
 app = faust.App(
     os.environ["SMOKE_APP_ID"],
