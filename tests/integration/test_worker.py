@@ -17,7 +17,6 @@ import pytest
 
 from schemas import FeedbackEvent, OrderEvent, Risk, Tier
 from schemas.dead_letter import DeadLetter
-from schemas.tier_changed import TierChanged
 from streams.cli import main
 from streams.csv_input import CsvReport, read_orders
 from streams.epochs import boundary_at_or_before
@@ -35,6 +34,7 @@ from tests.integration.worker_process import (
     produce,
     read_records,
     running_worker,
+    tier_changes,
     wait_until_ranked,
     watermarks,
     with_own_port,
@@ -45,21 +45,6 @@ from tiering import default_policy
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 2
-
-
-def _tier_changes(
-    infra: Infra, name: str, expected: int, timeout: float, linger: float = 3.0
-) -> list[TierChanged]:
-    records = asyncio.run(
-        read_records(
-            infra.kafka_bootstrap,
-            f"{name}-tier-changes",
-            expected=expected,
-            timeout=timeout,
-            linger=linger,
-        )
-    )
-    return [TierChanged.model_validate_json(record.value) for record in records]
 
 
 def _as_record(topic: str, event: OrderEvent | FeedbackEvent) -> Outgoing:
@@ -99,7 +84,7 @@ def test_worker_emits_the_deterministic_tier_changed_sequence(
     _replay(monkeypatch, env, orders, feedback, watermark)
     log = tmp_path / "worker.log"
     with running_worker(env, log):
-        received = _tier_changes(infra, unique_name, len(expected.emitted), 240)
+        received = tier_changes(infra, unique_name, len(expected.emitted), 240)
 
     assert len(received) == len(expected.emitted), log_tail(log)
     assert per_customer(received) == per_customer(expected.emitted)
@@ -114,12 +99,12 @@ def test_a_worker_killed_with_sigkill_resumes_without_losing_or_repeating_a_tier
     _replay(monkeypatch, env, orders, feedback, watermark)
     log = tmp_path / "worker.log"
     with running_worker(env, log) as worker:
-        partial = _tier_changes(infra, unique_name, len(expected.emitted) // 4, 180, linger=0.0)
+        partial = tier_changes(infra, unique_name, len(expected.emitted) // 4, 180, linger=0.0)
         worker.kill()
         worker.wait(timeout=30)
     assert 0 < len(partial) < len(expected.emitted), "the kill must land mid-stream"
     with running_worker(env, log):
-        received = _tier_changes(infra, unique_name, len(expected.emitted), 240)
+        received = tier_changes(infra, unique_name, len(expected.emitted), 240)
 
     assert len(received) == len(expected.emitted), log_tail(log)
     assert per_customer(received) == per_customer(expected.emitted)
@@ -139,7 +124,7 @@ def test_two_workers_split_the_partitions_and_emit_what_one_does(
         running_worker(env, first_log) as first,
         running_worker(second_env, second_log) as second,
     ):
-        received = _tier_changes(infra, unique_name, len(expected.emitted), 240)
+        received = tier_changes(infra, unique_name, len(expected.emitted), 240)
         # Both took part: a worker that exits at start-up (a taken web port, say) would
         # leave the other to do everything, and the sequence alone would not tell.
         assert (first.poll(), second.poll()) == (None, None), log_tail(second_log)
@@ -168,7 +153,7 @@ def test_the_last_tier_change_per_customer_agrees_with_tierstream_score(
     with running_worker(env, log):
         settled = wait_until_ranked(infra, unique_name, PARTITIONS, final.isoformat(), 900)
         assert settled, log_tail(log)
-        changes = _tier_changes(infra, unique_name, len(batch), 120, linger=2.0)
+        changes = tier_changes(infra, unique_name, len(batch), 120, linger=2.0)
     latest = {change.customer_id: change.current for change in changes}
     assert latest.keys() == batch.keys(), log_tail(log)
 
@@ -226,7 +211,7 @@ def test_malformed_and_invalid_events_go_to_the_dead_letter_topic_and_the_rest_f
     asyncio.run(produce(infra.kafka_bootstrap, records))
     log = tmp_path / "worker.log"
     with running_worker(env, log):
-        changes = _tier_changes(infra, unique_name, len(good), 120)
+        changes = tier_changes(infra, unique_name, len(good), 120)
         dead = asyncio.run(
             read_records(infra.kafka_bootstrap, f"{unique_name}-dlq", expected=2, timeout=30)
         )
@@ -273,7 +258,7 @@ def test_a_silent_customer_becomes_at_risk_by_stream_time_alone(
     env = worker_env(infra, unique_name, tmp_path / "data")
     log = tmp_path / "worker.log"
     with running_worker(env, log):
-        changes = _tier_changes(infra, unique_name, 3, 120)
+        changes = tier_changes(infra, unique_name, 3, 120)
 
     silent_changes = [change for change in changes if change.customer_id == "SILENT"]
     assert silent_changes, log_tail(log)
@@ -313,7 +298,7 @@ def test_the_wall_clock_moves_stream_time_when_no_event_arrives(
     )
     log = tmp_path / "worker.log"
     with running_worker(env, log):
-        changes = _tier_changes(infra, unique_name, 2, 180)
+        changes = tier_changes(infra, unique_name, 2, 180)
 
     assert [change.current.risk for change in changes] == [Risk.OK, Risk.AT_RISK], log_tail(log)
     assert changes[1].occurred_at > last_purchase + timedelta(days=31)

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from schemas import FeedbackEvent, FeedbackKind, OrderEvent
-from schemas.tier_changed import TierChanged
 from streams.epochs import boundary_at_or_before
 from streams.local_pipeline import LocalPipeline
 from tests.conftest import Infra
@@ -31,8 +30,8 @@ from tests.integration.worker_process import (
     per_customer,
     prepare_topics,
     produce,
-    read_records,
     running_worker,
+    tier_changes,
     wait_until_ranked,
     watermarks,
     with_own_port,
@@ -109,18 +108,10 @@ def test_a_worker_joining_later_takes_partitions_over_with_their_tables(
             second_half = _records(unique_name, second)
             second_half += watermarks(unique_name, history.watermark, PARTITIONS)
             asyncio.run(produce(bootstrap, second_half))
-            records = asyncio.run(
-                read_records(
-                    bootstrap,
-                    f"{unique_name}-tier-changes",
-                    expected=len(expected.emitted),
-                    timeout=240,
-                )
-            )
+            received = tier_changes(infra, unique_name, len(expected.emitted), 240)
             # Both took part until the end.
             assert (first_worker.poll(), second_worker.poll()) == (None, None), log_tail(second_log)
 
-    received = [TierChanged.model_validate_json(record.value) for record in records]
     assert len(received) == len(expected.emitted), log_tail(first_log) + log_tail(second_log)
     assert per_customer(received) == per_customer(expected.emitted)
 
@@ -145,8 +136,8 @@ def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[
     strict=True,
     reason=(
         "known loss: Faust commits past feedback held in the event-time merge on a partition "
-        "with no earlier commit; streams.faust_fixes.commit_only_below_the_first_unacked_record "
-        "fixes it but broke exact SIGKILL resumes, so it is not applied yet"
+        "with no earlier commit; capping commits below the first unacknowledged record (tried "
+        "in 55077e8) fixes it but broke exact SIGKILL resumes, so it is not applied yet"
     ),
 )
 def test_a_commit_never_passes_feedback_still_held_in_the_event_time_merge(
@@ -192,14 +183,6 @@ def test_a_commit_never_passes_feedback_still_held_in_the_event_time_merge(
             time.sleep(1)
     asyncio.run(produce(bootstrap, orders_watermarks))
     with running_worker(env, log):
-        records = asyncio.run(
-            read_records(
-                bootstrap,
-                f"{unique_name}-tier-changes",
-                expected=len(expected.emitted),
-                timeout=120,
-            )
-        )
+        received = tier_changes(infra, unique_name, len(expected.emitted), 120)
 
-    received = [TierChanged.model_validate_json(record.value) for record in records]
     assert per_customer(received) == per_customer(expected.emitted), log_tail(log)

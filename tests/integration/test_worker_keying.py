@@ -15,7 +15,6 @@ import pytest
 
 from schemas import OrderEvent
 from schemas.dead_letter import DeadLetter
-from schemas.tier_changed import TierChanged
 from streams.local_pipeline import LocalPipeline
 from streams.repartition import customer_partition
 from tests.conftest import Infra
@@ -28,6 +27,7 @@ from tests.integration.worker_process import (
     produce,
     read_records,
     running_worker,
+    tier_changes,
     watermarks,
     worker_env,
 )
@@ -43,15 +43,6 @@ def _partition(key: bytes) -> int:
 
 def _keyed(topic: str, key: bytes, event: OrderEvent) -> Outgoing:
     return (topic, key, event.model_dump_json().encode(), [], None)
-
-
-def _tier_changes(infra: Infra, name: str, expected: int, timeout: float) -> list[TierChanged]:
-    records = asyncio.run(
-        read_records(
-            infra.kafka_bootstrap, f"{name}-tier-changes", expected=expected, timeout=timeout
-        )
-    )
-    return [TierChanged.model_validate_json(record.value) for record in records if record.value]
 
 
 def _random_keyed_history(
@@ -106,7 +97,7 @@ def test_a_history_keyed_at_random_through_the_repartition_path_gives_the_custom
     asyncio.run(produce(infra.kafka_bootstrap, records))
     log = tmp_path / "worker.log"
     with running_worker(env, log):
-        received = _tier_changes(infra, unique_name, len(expected.emitted), 300)
+        received = tier_changes(infra, unique_name, len(expected.emitted), 300)
 
     last = {change.customer_id: change for change in received}
     expected_last = {change.customer_id: change for change in expected.emitted}
@@ -145,7 +136,7 @@ def test_a_worker_killed_mid_repartition_resumes_without_losing_or_repeating_a_t
         worker.wait(timeout=30)
     assert 0 < len(partial) < len(expected.emitted), "the kill must land mid-stream"
     with running_worker(env, log):
-        received = _tier_changes(infra, unique_name, len(expected.emitted), 300)
+        received = tier_changes(infra, unique_name, len(expected.emitted), 300)
 
     assert len(received) == len(expected.emitted), log_tail(log)
     assert per_customer(received) == per_customer(expected.emitted)
@@ -179,7 +170,7 @@ def test_on_the_customer_keyed_path_a_record_keyed_otherwise_goes_to_the_dead_le
     asyncio.run(produce(infra.kafka_bootstrap, records))
     log = tmp_path / "worker.log"
     with running_worker(env, log):
-        changes = _tier_changes(infra, unique_name, len(good), 120)
+        changes = tier_changes(infra, unique_name, len(good), 120)
         dead = asyncio.run(
             read_records(infra.kafka_bootstrap, f"{unique_name}-dlq", expected=1, timeout=30)
         )

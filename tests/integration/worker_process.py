@@ -149,6 +149,22 @@ async def read_records(
     return records
 
 
+def tier_changes(
+    infra: Infra, name: str, expected: int, timeout: float, linger: float = 3.0
+) -> list[TierChanged]:
+    """App `name`'s committed TierChanged events, read as `read_records` reads them."""
+    records = asyncio.run(
+        read_records(
+            infra.kafka_bootstrap,
+            f"{name}-tier-changes",
+            expected=expected,
+            timeout=timeout,
+            linger=linger,
+        )
+    )
+    return [TierChanged.model_validate_json(record.value) for record in records]
+
+
 # (topic, key, value, headers, partition); a None value is a tombstone.
 Outgoing = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]], int | None]
 
