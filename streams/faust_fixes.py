@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from typing import Any
 
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
-from faust.types import TP
+from faust.types import TP, AppT
 
-__all__ = ["recover_tables_to_the_broker_end_offsets"]
+__all__ = [
+    "discard_local_tables_under_exactly_once",
+    "recover_tables_to_the_broker_end_offsets",
+]
 
 
 async def _end_offsets_from_the_broker(
@@ -32,3 +36,25 @@ def recover_tables_to_the_broker_end_offsets() -> None:
     offset itself. Idempotent; applies to every app in the process.
     """
     AIOKafkaConsumerThread._highwaters = _end_offsets_from_the_broker  # type: ignore[method-assign]
+
+
+def discard_local_tables_under_exactly_once(app: AppT) -> None:
+    """Under exactly_once, remove the app's local RocksDB tables before it starts, so that
+    every table partition is rebuilt from its changelog's committed records alone.
+
+    A RocksDB table writes each change to disk at once, but under exactly_once the changelog
+    record of that change belongs to a transaction that a crash (or a fenced producer) aborts.
+    Recovery reads committed records only and writes them over the local copy: a key that
+    only aborted transactions wrote stays there, with a change that never happened. After a
+    SIGKILL the restarted worker found such states (a customer's day record already holding
+    the event it was about to process again) and lost or changed TierChanged. Nothing is lost
+    by the removal: Faust 0.15.3 never records a changelog offset in a RocksDB table under
+    exactly_once (it looks the pending offsets up by the *source* partitions it commits, but
+    keeps them by changelog partition), so recovery replays each changelog from its start
+    anyway. The memory store starts empty and needs nothing.
+    """
+    if app.conf.processing_guarantee.value != "exactly_once":
+        return
+    if app.conf.store.scheme != "rocksdb":
+        return
+    shutil.rmtree(app.conf.tabledir, ignore_errors=True)

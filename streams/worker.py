@@ -43,7 +43,10 @@ from streams.checkpoints import (
     restore_ranker,
 )
 from streams.decode import RecordOrigin, decode, rejected
-from streams.faust_fixes import recover_tables_to_the_broker_end_offsets
+from streams.faust_fixes import (
+    discard_local_tables_under_exactly_once,
+    recover_tables_to_the_broker_end_offsets,
+)
 from streams.headers import Watermark, cloudevent_headers, control_kind
 from streams.kafka_security import client_options, faust_credentials
 from streams.lag import LagReader
@@ -152,6 +155,7 @@ class Worker:
             # stream buffer would stall the fetcher that feeds the other agent too.
             stream_buffer_maxsize=65_536,
         )
+        discard_local_tables_under_exactly_once(self.app)
         raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "partitions": partitions}
         self.inputs = self.app.topic(*self.topology.stage_one_inputs, self.topology.clock, **raw)
         # Inputs not keyed by customer_id: source topic -> its repartition topic (stage 0).

@@ -70,12 +70,25 @@ class _Worker:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self._log = log.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.faust_counter_app", "worker", "-l", "warn"],
+            [
+                sys.executable,
+                "-m",
+                "tests.integration.faust_counter_app",
+                "worker",
+                "--without-web",
+                "-l",
+                "warn",
+            ],
             cwd=REPO,
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=30)
+        self._log.close()
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -129,29 +142,35 @@ async def _wait_for_value(consumer: AIOKafkaConsumer, expected: str, timeout: fl
     return seen
 
 
-# exactly_once runs Faust's transactional producer against Kafka 4's transaction protocol.
-@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
-async def test_faust_table_survives_a_worker_restart(
-    infra: Infra, unique_name: str, tmp_path: Path, guarantee: str
-) -> None:
-    env = {
-        "SMOKE_GUARANTEE": guarantee,
+async def _create_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, 1, 1) for name in names])
+    finally:
+        await admin.close()
+
+
+def _counter_env(infra: Infra, unique_name: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
         **os.environ,
         "TIERSTREAM_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
         "SMOKE_APP_ID": unique_name,
         "SMOKE_INPUT": f"{unique_name}-in",
         "SMOKE_OUTPUT": f"{unique_name}-out",
         "SMOKE_DATADIR": str(tmp_path / "faust-data"),
+        **extra,
     }
+
+
+# exactly_once runs Faust's transactional producer against Kafka 4's transaction protocol.
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
+async def test_faust_table_survives_a_worker_restart(
+    infra: Infra, unique_name: str, tmp_path: Path, guarantee: str
+) -> None:
+    env = _counter_env(infra, unique_name, tmp_path, SMOKE_GUARANTEE=guarantee)
     # Created up front so the observer's subscription sees the topic at once.
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(f"{unique_name}-{suffix}", 1, 1) for suffix in ("in", "out")]
-        )
-    finally:
-        await admin.close()
+    await _create_topics(infra.kafka_bootstrap, [f"{unique_name}-in", f"{unique_name}-out"])
     # read_committed: under exactly_once an output counts only once its transaction commits.
     consumer = AIOKafkaConsumer(
         f"{unique_name}-out",
@@ -183,3 +202,54 @@ async def test_faust_table_survives_a_worker_restart(
     # Counting resumed from the recovered table, never from zero.
     assert "a=4" in seen
     assert "a=1" not in seen
+
+
+async def test_a_rocksdb_table_under_exactly_once_forgets_the_writes_of_an_aborted_transaction(
+    infra: Infra, unique_name: str, tmp_path: Path
+) -> None:
+    """A SIGKILL aborts the open transaction; the restarted app processes the record again
+    and must count it once, although RocksDB had already written the first count to disk."""
+    env = _counter_env(
+        infra,
+        unique_name,
+        tmp_path,
+        SMOKE_GUARANTEE="exactly_once",
+        SMOKE_STORE="rocksdb://",
+        SMOKE_COMMIT_INTERVAL="120",
+    )
+    await _create_topics(infra.kafka_bootstrap, [f"{unique_name}-in", f"{unique_name}-out"])
+    # read_uncommitted sees the output of the open transaction, i.e. the table write is done.
+    uncommitted = AIOKafkaConsumer(
+        f"{unique_name}-out",
+        bootstrap_servers=infra.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        isolation_level="read_uncommitted",
+    )
+    committed = AIOKafkaConsumer(
+        f"{unique_name}-out",
+        bootstrap_servers=infra.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    await uncommitted.start()
+    await committed.start()
+    log = tmp_path / "worker.log"
+    try:
+        worker = _Worker(env, log)
+        try:
+            await _send(infra.kafka_bootstrap, f"{unique_name}-in", ["a"])
+            await _wait_for_value(uncommitted, "a=1", timeout=90)
+        finally:
+            worker.kill()
+
+        restarted = _Worker({**env, "SMOKE_COMMIT_INTERVAL": "1"}, log)
+        try:
+            seen = await _wait_for_value(committed, "a=1", timeout=90)
+            await _send(infra.kafka_bootstrap, f"{unique_name}-in", ["a"])
+            seen += await _wait_for_value(committed, "a=2", timeout=90)
+        finally:
+            restarted.stop()
+    finally:
+        await uncommitted.stop()
+        await committed.stop()
+    assert seen == ["a=1", "a=2"], log.read_text()[-3000:]
