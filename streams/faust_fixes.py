@@ -6,12 +6,14 @@ import shutil
 from collections.abc import Mapping
 from typing import Any
 
+from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP, AppT
 
 __all__ = [
     "discard_local_tables_under_exactly_once",
     "recover_tables_to_the_broker_end_offsets",
+    "seek_stream_partitions_before_delivering_them",
 ]
 
 
@@ -58,3 +60,30 @@ def discard_local_tables_under_exactly_once(app: AppT) -> None:
     if app.conf.store.scheme != "rocksdb":
         return
     shutil.rmtree(app.conf.tabledir, ignore_errors=True)
+
+
+def seek_stream_partitions_before_delivering_them() -> None:
+    """Hold the consumer's flow from the moment recovery resumes the stream partitions until
+    it has sought them to their committed offsets.
+
+    Once table recovery is done Faust resumes the stream partitions, *then* awaits the
+    committed offsets and seeks to them, with the flow (running since recovery began)
+    still on. Records fetched in between reach the agents, and the seek then sets the read
+    offsets back: the same records are delivered a second time, or the jump is counted as
+    a gap and marked acknowledged while an agent still holds them. A restarted worker
+    applied events twice and ranked with measurements missing or repeated (seen as
+    TierChanged lost or a day late after a SIGKILL). Both callers of resume_partitions
+    (recovery.py) seek next and then resume the flow themselves. Idempotent.
+    """
+    if getattr(Consumer, "_tierstream_seek_first", False):
+        return
+    original = Consumer.resume_partitions
+
+    def resume_partitions(self: Consumer, tps: Any) -> None:
+        tps = set(tps)
+        if tps:
+            self.stop_flow()
+        original(self, tps)
+
+    Consumer.resume_partitions = resume_partitions  # type: ignore[method-assign]
+    Consumer._tierstream_seek_first = True  # type: ignore[attr-defined]

@@ -46,6 +46,7 @@ from streams.decode import RecordOrigin, decode, rejected
 from streams.faust_fixes import (
     discard_local_tables_under_exactly_once,
     recover_tables_to_the_broker_end_offsets,
+    seek_stream_partitions_before_delivering_them,
 )
 from streams.headers import Watermark, cloudevent_headers, control_kind
 from streams.kafka_security import client_options, faust_credentials
@@ -115,6 +116,7 @@ class Worker:
 
     def __init__(self, settings: Settings, policy: Policy, registry: CollectorRegistry) -> None:
         recover_tables_to_the_broker_end_offsets()
+        seek_stream_partitions_before_delivering_them()
         self.settings = settings
         self.policy = policy
         self.metrics = WorkerMetrics.create(registry)
