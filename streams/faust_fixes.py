@@ -72,8 +72,9 @@ def seek_stream_partitions_before_delivering_them() -> None:
     offsets back: the same records are delivered a second time, or the jump is counted as
     a gap and marked acknowledged while an agent still holds them. A restarted worker
     applied events twice and ranked with measurements missing or repeated (seen as
-    TierChanged lost or a day late after a SIGKILL). Both callers of resume_partitions
-    (recovery.py) seek next and then resume the flow themselves. Idempotent.
+    TierChanged lost or a day late after a SIGKILL). Both places that resume stream
+    partitions (recovery.py) seek next and then resume the flow themselves; the others
+    resume changelog partitions only, with the flow left running. Idempotent.
     """
     if getattr(Consumer, "_tierstream_seek_first", False):
         return
@@ -81,7 +82,9 @@ def seek_stream_partitions_before_delivering_them() -> None:
 
     def resume_partitions(self: Consumer, tps: Any) -> None:
         tps = set(tps)
-        if tps:
+        # Changelog partitions (recovery, standbys) are resumed with the flow left running.
+        changelogs = self.app.tables.changelog_topics
+        if any(tp.topic not in changelogs for tp in tps):
             self.stop_flow()
         original(self, tps)
 
