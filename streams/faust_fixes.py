@@ -12,8 +12,11 @@ from faust.types import TP, AppT
 
 __all__ = [
     "discard_local_tables_under_exactly_once",
+    "forget_acks_of_revoked_partitions",
+    "forget_uncommitted_table_writes",
     "recover_tables_to_the_broker_end_offsets",
     "seek_stream_partitions_before_delivering_them",
+    "seek_uncommitted_partitions_to_their_reset_offset",
 ]
 
 
@@ -90,3 +93,76 @@ def seek_stream_partitions_before_delivering_them() -> None:
 
     Consumer.resume_partitions = resume_partitions  # type: ignore[method-assign]
     Consumer._tierstream_seek_first = True  # type: ignore[attr-defined]
+
+
+async def _seek_to_committed_or_reset(self: AIOKafkaConsumerThread) -> Mapping[TP, int]:
+    consumer: Any = self._ensure_consumer()
+    changelogs = self.app.tables.changelog_topics
+    from_start = self.app.conf.consumer_auto_offset_reset == "earliest"
+
+    async def seek() -> Mapping[TP, int]:
+        committed: Mapping[TP, int] = await consumer.seek_to_committed()
+        for tp, offset in committed.items():
+            if tp.topic in changelogs or (offset is not None and offset > 0):
+                continue
+            if offset == 0 or from_start:
+                await consumer.seek_to_beginning(tp)
+            else:
+                await consumer.seek_to_end(tp)
+        return committed
+
+    result: Mapping[TP, int] = await self.call_thread(seek)
+    return result
+
+
+def seek_uncommitted_partitions_to_their_reset_offset() -> None:
+    """Make Faust's "seek to committed offsets" also rewind the stream partitions that have
+    no committed offset yet, to where the reset policy starts them.
+
+    aiokafka's seek_to_committed skips a partition whose committed offset is missing or 0,
+    leaving it where the last fetch left it. Faust drops the records a fetch returns while
+    its flow is stopped and relies on that seek to read them again: for a partition nothing
+    has committed yet they were lost. Seen with two workers: the one that kept partitions
+    across the rebalance had fetched them to their ends and never processed a record of
+    them (0 TierChanged; the other worker's ranks waited for their summaries forever).
+    Changelog partitions are left alone: recovery and standbys position those themselves.
+    """
+    AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_reset  # type: ignore[method-assign]
+
+
+def forget_acks_of_revoked_partitions(app: AppT, revoked: Any) -> None:
+    """Drop the acknowledgements of revoked partitions that arrived after Faust dropped them.
+
+    Faust forgets the acks of revoked partitions first, and only then stops the flow and
+    signals the revocation: an agent still busy with a record acknowledges it (and every
+    record it releases) into the cleared lists. Once the open transactions are aborted the
+    next commit would commit those offsets without their outputs (seen: 611 of 2,542
+    TierChanged missing after a rebalance). Call after aborting, before the next commit.
+    """
+    consumer: Any = app.consumer
+    for tp in revoked:
+        consumer._acked.pop(tp, None)
+        consumer._acked_index.pop(tp, None)
+        consumer._gap.pop(tp, None)
+
+
+def forget_uncommitted_table_writes(app: AppT) -> None:
+    """Empty every table of the app, to be rebuilt by the recovery that follows a rebalance.
+
+    Call when partitions are revoked under exactly_once, after the open transactions were
+    aborted. Faust keeps a table's contents across a rebalance and recovery only writes the
+    changelog's committed records over them: a change whose transaction was aborted would
+    stay. Nothing more is read than before: recovery already replays every changelog from
+    its start (the memory store persists no offset, and under exactly_once Faust records
+    none in RocksDB either; see discard_local_tables_under_exactly_once).
+    """
+    for table in app.tables.values():
+        store: Any = table.data
+        if hasattr(store, "_dbs"):  # RocksDB: one open database per partition
+            for database in store._dbs.values():
+                for key in list(database.keys()):
+                    database.delete(key)
+            store._key_index.clear()
+        else:
+            store.data.clear()
+            store._key_partition.clear()

@@ -108,6 +108,23 @@ class TransactionGate:
             topic, key, value, partition, None, headers, transactional_id=transactional_id
         )
 
+    async def abort_open_transactions(self) -> None:
+        """Abort every open transaction of the app and begin a fresh one in its place.
+
+        Call while holding `lock`, when partitions are revoked. Faust keeps a transaction
+        open across a rebalance: the outputs and table writes of records that were processed
+        but not committed before it would commit later, with the same records' outputs a
+        second time once the consumer has gone back to the committed offsets. Aborted, only
+        the committed offsets, changelogs and outputs remain, and they agree.
+        """
+        await self._drained()
+        producer = self._app.producer
+        for transactional_id, transactional in list(producer._transaction_producers.items()):
+            async with producer._trn_locks[transactional_id]:
+                if transactional._txn_manager.is_in_transaction():
+                    await transactional.abort_transaction()
+                    await transactional.begin_transaction()
+
     async def _drained(self) -> None:
         buffer = self._app.producer.buffer
         while buffer.size or getattr(buffer, _IN_FLIGHT, 0):

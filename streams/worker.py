@@ -45,8 +45,11 @@ from streams.checkpoints import (
 from streams.decode import RecordOrigin, decode, rejected
 from streams.faust_fixes import (
     discard_local_tables_under_exactly_once,
+    forget_acks_of_revoked_partitions,
+    forget_uncommitted_table_writes,
     recover_tables_to_the_broker_end_offsets,
     seek_stream_partitions_before_delivering_them,
+    seek_uncommitted_partitions_to_their_reset_offset,
 )
 from streams.headers import Watermark, cloudevent_headers, control_kind
 from streams.kafka_security import client_options, faust_credentials
@@ -117,6 +120,7 @@ class Worker:
     def __init__(self, settings: Settings, policy: Policy, registry: CollectorRegistry) -> None:
         recover_tables_to_the_broker_end_offsets()
         seek_stream_partitions_before_delivering_them()
+        seek_uncommitted_partitions_to_their_reset_offset()
         self.settings = settings
         self.policy = policy
         self.metrics = WorkerMetrics.create(registry)
@@ -327,15 +331,24 @@ class Worker:
         return self._assigned and recovery.completed.is_set() and not recovery.in_recovery
 
     async def _on_partitions_revoked(self, sender: Any, revoked: Any, **_: Any) -> None:
-        """Forget revoked partitions: their next owner restores them from the tables."""
-        self._generation += 1
-        self._state_cache.clear()
-        self._stage_zero.forget((tp.topic, tp.partition) for tp in revoked)
-        for tp in revoked:
-            self._partitions.pop(tp.partition, None)
-            self._rankers.pop(tp.partition, None)
-            self._pending.pop(tp.partition, None)
-            self._ranked_through.pop(tp.partition, None)
+        """Forget revoked partitions: their next owner restores them from the tables.
+
+        Under exactly_once, also the work not yet committed on the partitions this worker
+        keeps: the consumer goes back to their committed offsets and processes it again.
+        """
+        async with self._record_lock:
+            self._generation += 1
+            if self._gate is not None:
+                await self._gate.abort_open_transactions()
+                forget_acks_of_revoked_partitions(self.app, revoked)
+                forget_uncommitted_table_writes(self.app)
+            self._state_cache.clear()
+            self._stage_zero.forget((tp.topic, tp.partition) for tp in revoked)
+            for tp in revoked:
+                self._partitions.pop(tp.partition, None)
+                self._rankers.pop(tp.partition, None)
+                self._pending.pop(tp.partition, None)
+                self._ranked_through.pop(tp.partition, None)
         self.observer.partitions_revoked(tp.partition for tp in revoked)
         self.observer.classifications(self._rankers.values())
 
