@@ -3,7 +3,7 @@
     .venv/bin/python bench/score.py 1000000            # N orders (customers default N/50)
     .venv/bin/python bench/score.py 200000 --customers 5000
 
-Generates one messy history (streams.history), writes the CSV files, then runs each side in
+Generates one messy history (streams.data.history), writes the CSV files, then runs each side in
 its own subprocess on the same files (CSV reading included) and prints wall time, orders/s
 and peak resident memory of each, and the ratios tierstream/pandas. Figures only, no verdict.
 """
@@ -27,11 +27,11 @@ AS_OF = "2026-06-15"
 
 def _run_side(side: str, orders: Path, feedback: Path) -> None:
     """Child process: score once, print seconds and peak RSS as JSON."""
-    from streams.commands.score import parse_as_of
+    from streams.cli.score import parse_as_of
 
     started = time.perf_counter()
     if side == "tierstream":
-        from streams.csv_input import CsvReport, read_feedback, read_orders
+        from streams.data.csv_input import CsvReport, read_feedback, read_orders
         from tiering import default_policy, score_history
 
         result = score_history(
@@ -63,7 +63,7 @@ def main() -> int:
         _run_side(args.side, *args.files)
         return 0
 
-    from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
+    from streams.data.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
 
     customers = args.customers or max(args.orders // 50, 10)
     with tempfile.TemporaryDirectory() as directory:

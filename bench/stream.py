@@ -163,9 +163,9 @@ async def _count_committed(bootstrap: str, topic: str) -> int:
 
 
 def throughput(args: argparse.Namespace, bootstrap: str, data: Path) -> None:
-    from streams.cli import main as cli
-    from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
-    from streams.kafka_admin import ranked_through
+    from streams.cli.main import main as cli
+    from streams.data.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
+    from streams.kafka.admin import ranked_through
 
     name = f"bench-{uuid.uuid4().hex[:8]}"
     env = _env(
@@ -287,7 +287,7 @@ async def _latency_run(bootstrap: str, name: str, rate: float, seconds: float) -
 
 
 def latency(args: argparse.Namespace, bootstrap: str, data: Path) -> None:
-    from streams.kafka_admin import ensure_topics
+    from streams.kafka.admin import ensure_topics
 
     name = f"bench-lat-{uuid.uuid4().hex[:8]}"
     env = _env(

@@ -104,7 +104,7 @@ class WebSettings(BaseModel):
     port: int = Field(default=6066, ge=0, le=65535)
     # Where the other workers reach this one, to forward `GET /customers/{id}` to the owner
     # of the customer's partition (Faust's canonical URL). Default: `host`, or for a wildcard
-    # `host` the address this machine's hostname resolves to (streams.web.advertised_host).
+    # `host` the address this machine's hostname resolves to (streams.worker.web.advertised_host).
     advertised_host: str | None = None
 
 

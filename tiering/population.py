@@ -1,7 +1,7 @@
 """Population ranks: how a customer's values compare with all active customers'.
 
 The scoring code only asks two questions, so the batch scorer (exact, below) and the stream
-(merged quantile sketches, `streams.ranks`) can answer them in their own way.
+(merged quantile sketches, `streams.pipeline.ranks`) can answer them in their own way.
 """
 
 from __future__ import annotations

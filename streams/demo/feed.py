@@ -1,6 +1,6 @@
 """The demo's sample history and its paced replay.
 
-The history comes from `streams.history.generate_history` (messy, like real exports) and
+The history comes from `streams.data.history.generate_history` (messy, like real exports) and
 goes through the same CSV reader and event-time merge as `tierstream replay`. Unlike a
 plain replay, the paced feed also writes a watermark to every input partition every
 `watermark_every` seconds of wall time: feedback is sparse (the generated feedback covers
@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from schemas import FeedbackEvent, OrderEvent
-from streams.epochs import boundary_at_or_before
-from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
+from streams.data.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
+from streams.pipeline.epochs import boundary_at_or_before
 
 __all__ = ["Event", "SampleHistory", "final_watermark", "load_sample", "paced_replay"]
 
@@ -38,8 +38,8 @@ class SampleHistory:
 
 def load_sample(directory: Path, customers: int, orders: int, seed: int) -> SampleHistory:
     """Generate a history, write it as the two CSV files and read them back like `replay`."""
-    from streams.commands.replay import merge_in_event_time_order
-    from streams.csv_input import CsvReport, read_feedback, read_orders
+    from streams.cli.replay import merge_in_event_time_order
+    from streams.data.csv_input import CsvReport, read_feedback, read_orders
 
     history = generate_history(customers, orders, seed=seed)
     orders_csv = write_csv(directory / "orders.csv", ORDER_HEADER, history.orders)
@@ -79,7 +79,7 @@ async def paced_replay(
     cancelling stops it after flushing what was sent."""
     from aiokafka import AIOKafkaProducer
 
-    from streams.headers import Watermark, cloudevent_headers
+    from streams.pipeline.headers import Watermark, cloudevent_headers
 
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5

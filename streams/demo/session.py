@@ -81,7 +81,7 @@ class _Session:
             f"logs in {options.workdir}",
             soft_wrap=True,
         )
-        from streams.kafka_admin import ensure_topics
+        from streams.kafka.admin import ensure_topics
 
         roles = ("orders", "feedback", "tier-changes", "dlq")
         topics = [names.topic(role) for role in roles]

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from schemas.tier_changed import TierChanged
-from streams.kafka_security import client_options
+from streams.kafka.security import client_options
 from streams.metrics import NotifierMetrics
 from streams.notifier.channels import Channel, EmailChannel, WebhookChannel
 from streams.notifier.delivery import Clock, Deliverer, PendingAlert, RedisStreams, SystemClock
@@ -258,7 +258,7 @@ class Notifier:
         from aiokafka import AIOKafkaConsumer
         from aiokafka.abc import ConsumerRebalanceListener
 
-        from streams.kafka_admin import ensure_topics
+        from streams.kafka.admin import ensure_topics
         from streams.notifier.web import build_app
 
         settings = self.settings

@@ -7,10 +7,11 @@ The table is `memory://` unless SMOKE_STORE says otherwise: only changelog recov
 the counts back after a restart. SMOKE_COMMIT_INTERVAL (seconds) holds a transaction open longer.
 Under exactly_once the app uses the worker's TransactionGate: without it Faust 0.15 can commit
 an output and its input offset in one transaction and the table write that goes with them in
-the next, so a restart finds the output committed and the count lost (streams/transaction_gate.py).
-It also takes the worker's fixes of Faust's recovery (streams/faust_fixes.py): without the first,
-a restarted exactly_once app reads its changelog's end as -1 before any fetch and starts counting
-from zero; without the second, a RocksDB table keeps the counts of an aborted transaction.
+the next, so a restart finds the output committed and the count lost
+(streams/worker/transaction_gate.py). It also takes the worker's fixes of Faust's recovery
+(streams/worker/faust_fixes.py): without the first, a restarted exactly_once app reads its
+changelog's end as -1 before any fetch and starts counting from zero; without the second, a
+RocksDB table keeps the counts of an aborted transaction.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import os
 
 import faust
 
-from streams.faust_fixes import (
+from streams.worker.faust_fixes import (
     discard_local_tables_under_exactly_once,
     recover_tables_to_the_broker_end_offsets,
 )
-from streams.transaction_gate import TransactionGate
+from streams.worker.transaction_gate import TransactionGate
 
 recover_tables_to_the_broker_end_offsets()
 

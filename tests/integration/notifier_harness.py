@@ -253,7 +253,7 @@ def notifier_env(infra: Infra, name: str, topics: tuple[str, str], **extra: str)
 
 
 class NotifierProcess:
-    """`python -m streams.cli notifier` as a subprocess (so it can be killed with SIGKILL)."""
+    """`python -m streams.cli.main notifier` as a subprocess (so it can be killed with SIGKILL)."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self._log = log.open("ab")

@@ -25,9 +25,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.customer_classification import CustomerClassification
 from schemas.tier_changed import TierChanged
-from streams.cli import main
-from streams.customer_lookup import NOT_CLASSIFIED
-from streams.endpoints import METRICS_PATH, READINESS_PATH
+from streams.cli.main import main
+from streams.worker.customer_lookup import NOT_CLASSIFIED
+from streams.worker.endpoints import METRICS_PATH, READINESS_PATH
 from tests.conftest import Infra
 from tests.integration.worker_process import (
     expected_history,

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from schemas import Lifecycle, Risk, Tier
 from schemas.profile import AccountManager
 from schemas.tier_changed import TierChanged
-from streams.cli import main
+from streams.cli.main import main
 from streams.notifier.keys import Keys
 from streams.notifier.read_model import ReadModel
 from streams.notifier.service import Notifier

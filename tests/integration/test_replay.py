@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from streams.cli import main
-from streams.headers import control_kind
-from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
+from streams.cli.main import main
+from streams.data.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
+from streams.pipeline.headers import control_kind
 from tests.conftest import Infra
 
 pytestmark = pytest.mark.integration
@@ -47,7 +47,7 @@ def test_replay_publishes_usable_events_in_event_time_order_per_partition(
 
     assert main(["replay", str(orders), "--feedback", str(feedback)]) == 0
 
-    from streams.csv_input import CsvReport, read_orders
+    from streams.data.csv_input import CsvReport, read_orders
 
     usable_orders = list(read_orders(orders, CsvReport(orders)))
     expected = len(usable_orders) + PARTITIONS

@@ -17,11 +17,11 @@ import pytest
 
 from schemas import FeedbackEvent, OrderEvent, Risk, Tier
 from schemas.dead_letter import DeadLetter
-from streams.cli import main
-from streams.csv_input import CsvReport, read_orders
-from streams.epochs import boundary_at_or_before
-from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
-from streams.local_pipeline import LocalPipeline
+from streams.cli.main import main
+from streams.data.csv_input import CsvReport, read_orders
+from streams.data.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
+from streams.pipeline.epochs import boundary_at_or_before
+from streams.pipeline.local_pipeline import LocalPipeline
 from tests.conftest import Infra
 from tests.integration.worker_process import (
     DAY,

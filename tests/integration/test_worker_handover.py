@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from schemas import FeedbackEvent, FeedbackKind, OrderEvent
-from streams.epochs import boundary_at_or_before
-from streams.local_pipeline import LocalPipeline
+from streams.pipeline.epochs import boundary_at_or_before
+from streams.pipeline.local_pipeline import LocalPipeline
 from tests.conftest import Infra
 from tests.integration.worker_process import (
     DAY,

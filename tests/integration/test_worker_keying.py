@@ -15,8 +15,8 @@ import pytest
 
 from schemas import OrderEvent
 from schemas.dead_letter import DeadLetter
-from streams.local_pipeline import LocalPipeline
-from streams.repartition import customer_partition
+from streams.pipeline.local_pipeline import LocalPipeline
+from streams.pipeline.repartition import customer_partition
 from tests.conftest import Infra
 from tests.integration.worker_process import (
     Outgoing,

@@ -22,9 +22,9 @@ from schemas import OrderEvent
 from schemas.dead_letter import DeadLetter
 from schemas.profile import AccountManager, CustomerProfile
 from schemas.tier_changed import TierChanged
-from streams.endpoints import METRICS_PATH
-from streams.headers import Watermark
-from streams.local_pipeline import LocalPipeline
+from streams.pipeline.headers import Watermark
+from streams.pipeline.local_pipeline import LocalPipeline
+from streams.worker.endpoints import METRICS_PATH
 from tests.conftest import Infra
 from tests.integration.worker_process import (
     DAY,

@@ -28,12 +28,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.tier_changed import TierChanged
-from streams.cli import main
-from streams.customer_lookup import NOT_CLASSIFIED
-from streams.endpoints import LIVENESS_PATH, METRICS_PATH, READINESS_PATH
-from streams.epochs import boundary_at_or_before
-from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
+from streams.cli.main import main
+from streams.data.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
 from streams.metrics import PUSH_ALERT_OUTCOMES, STREAM_ALERT_OUTCOMES
+from streams.pipeline.epochs import boundary_at_or_before
+from streams.worker.customer_lookup import NOT_CLASSIFIED
+from streams.worker.endpoints import LIVENESS_PATH, METRICS_PATH, READINESS_PATH
 from tests.conftest import Infra
 from tests.integration.notifier_harness import (
     SECRET,

@@ -24,11 +24,11 @@ from aiokafka.structs import ConsumerRecord
 
 from schemas import FeedbackEvent, OrderEvent
 from schemas.tier_changed import TierChanged
-from streams.csv_input import CsvReport, read_feedback, read_orders
-from streams.epochs import boundary_at_or_before
-from streams.headers import Watermark
-from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
-from streams.local_pipeline import LocalPipeline
+from streams.data.csv_input import CsvReport, read_feedback, read_orders
+from streams.data.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
+from streams.pipeline.epochs import boundary_at_or_before
+from streams.pipeline.headers import Watermark
+from streams.pipeline.local_pipeline import LocalPipeline
 from tests.conftest import Infra
 from tests.integration.notifier_harness import free_port
 from tiering import default_policy
@@ -79,7 +79,7 @@ def with_own_port(env: dict[str, str]) -> dict[str, str]:
 def prepare_topics(infra: Infra, name: str, partitions: int = 2) -> None:
     """Create the external topics a test writes or reads, so that no reader subscribes to a
     topic that does not exist yet (it would not see it until its next metadata refresh)."""
-    from streams.kafka_admin import ensure_topics
+    from streams.kafka.admin import ensure_topics
 
     topics = [f"{name}-{suffix}" for suffix in ("orders", "feedback", "customers")]
     topics += [f"{name}-tier-changes", f"{name}-dlq"]
@@ -188,7 +188,7 @@ def wait_until_ranked(
     """Poll (bounded) until every partition has ranked `boundary` (ISO text)."""
     import time
 
-    from streams.kafka_admin import ranked_through
+    from streams.kafka.admin import ranked_through
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from schemas.dead_letter import DeadLetter
 from schemas.profile import AccountManager, CustomerProfile
-from streams.decode import RecordOrigin
-from streams.local_pipeline import LocalPipeline
-from streams.profile_stage import (
+from streams.pipeline.decode import RecordOrigin
+from streams.pipeline.local_pipeline import LocalPipeline
+from streams.pipeline.profile_stage import (
     EraseProfile,
     StoreProfile,
     manager_lookup,

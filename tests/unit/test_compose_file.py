@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from streams.endpoints import LIVENESS_PATH, METRICS_PATH, NOTIFIER_WEB_PORT, WORKER_WEB_PORT
+from streams.worker.endpoints import LIVENESS_PATH, METRICS_PATH, NOTIFIER_WEB_PORT, WORKER_WEB_PORT
 from tests.unit.deploy_support import (
     REPO,
     load_yaml,

@@ -19,14 +19,14 @@ import pytest
 from schemas import FeedbackEvent, OrderEvent
 from schemas.customer_classification import CustomerClassification
 from schemas.tier_changed import CONTRACT_VERSION, TierChanged
-from streams.checkpoints import RankedRecord
-from streams.csv_input import CsvReport, read_feedback, read_orders
-from streams.customer_lookup import NOT_CLASSIFIED, NOT_EVALUATED_YET, customer_answer
-from streams.epochs import boundary_at_or_before
-from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
-from streams.local_pipeline import LocalPipeline
+from streams.data.csv_input import CsvReport, read_feedback, read_orders
+from streams.data.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
+from streams.pipeline.checkpoints import RankedRecord
+from streams.pipeline.epochs import boundary_at_or_before
+from streams.pipeline.local_pipeline import LocalPipeline
 from streams.settings import WebSettings
-from streams.web import advertised_host
+from streams.worker.customer_lookup import NOT_CLASSIFIED, NOT_EVALUATED_YET, customer_answer
+from streams.worker.web import advertised_host
 from tests.unit.builders import POLICY
 from tiering import diff
 

@@ -7,7 +7,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.cut_sweep import changed_positions
+from streams.pipeline.cut_sweep import changed_positions
 
 
 def _threshold_class(cuts: list[float]) -> object:

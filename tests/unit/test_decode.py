@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from schemas.profile import CustomerProfile
-from streams.decode import RecordOrigin, decode
+from streams.pipeline.decode import RecordOrigin, decode
 
 ORIGIN = RecordOrigin(topic="customers", partition=2, offset=41)
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

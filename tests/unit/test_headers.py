@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from streams.headers import Watermark, cloudevent_headers, control_kind
+from streams.pipeline.headers import Watermark, cloudevent_headers, control_kind
 
 AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

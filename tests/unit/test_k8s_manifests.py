@@ -18,14 +18,14 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from streams.endpoints import (
+from streams.settings import Settings
+from streams.worker.endpoints import (
     LIVENESS_PATH,
     METRICS_PATH,
     NOTIFIER_WEB_PORT,
     READINESS_PATH,
     WORKER_WEB_PORT,
 )
-from streams.settings import Settings
 from tests.unit.deploy_support import REPO, settings_from_env, settings_variables, value_at
 
 KUSTOMIZATIONS = [

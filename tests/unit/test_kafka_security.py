@@ -6,7 +6,7 @@ import ssl
 
 import faust
 
-from streams.kafka_security import client_options, faust_credentials
+from streams.kafka.security import client_options, faust_credentials
 from streams.settings import KafkaSettings
 
 
@@ -61,7 +61,7 @@ def test_the_worker_app_is_built_with_the_configured_credentials() -> None:
     from prometheus_client import CollectorRegistry
 
     from streams.settings import Settings
-    from streams.worker import create_worker
+    from streams.worker.app import create_worker
     from tiering import default_policy
 
     settings = Settings(kafka=_sasl("SASL_SSL"))

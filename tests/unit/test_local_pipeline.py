@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schemas import Classification, FeedbackEvent, OrderEvent, Risk
-from streams.csv_input import CsvReport, read_feedback, read_orders
-from streams.epochs import boundary_at_or_before
-from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
-from streams.local_pipeline import LocalPipeline
+from streams.data.csv_input import CsvReport, read_feedback, read_orders
+from streams.data.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
+from streams.pipeline.epochs import boundary_at_or_before
+from streams.pipeline.local_pipeline import LocalPipeline
 from tests.unit.builders import POLICY, purchase
 from tiering import score_history
 

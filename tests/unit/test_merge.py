@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streams.merge import InputMerge
+from streams.pipeline.merge import InputMerge
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams.cli import main
+from streams.cli.main import main
 from tiering import PolicyError, default_policy, load_policy
 
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "tiering" / "default_policy.yaml"

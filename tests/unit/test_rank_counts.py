@@ -9,10 +9,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from schemas import Lifecycle, Risk, Tier
-from streams.csv_input import CsvReport, read_orders
-from streams.epochs import boundary_at_or_before
-from streams.history import ORDER_HEADER, generate_history, write_csv
-from streams.local_pipeline import LocalPipeline
+from streams.data.csv_input import CsvReport, read_orders
+from streams.data.history import ORDER_HEADER, generate_history, write_csv
+from streams.pipeline.epochs import boundary_at_or_before
+from streams.pipeline.local_pipeline import LocalPipeline
 from tests.unit.builders import AS_OF, POLICY, days_before, purchase
 
 DAY_SECONDS = 86_400

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.ranks import RankSummary, SketchPopulation, summarize
+from streams.pipeline.ranks import RankSummary, SketchPopulation, summarize
 
 AS_OF = datetime(2026, 1, 31, 23, 59, tzinfo=UTC)
 

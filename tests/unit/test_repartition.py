@@ -1,5 +1,6 @@
 """Stage 0's re-keying: the partition of a customer, the key check of the fast path, and the
-progress watermarks that keep a repartitioned input's stream time honest (streams.repartition).
+progress watermarks that keep a repartitioned input's stream time honest
+(streams.pipeline.repartition).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from schemas import OrderEvent
 from schemas.dead_letter import DeadLetter
-from streams.checkpoints import ProgressRecord
-from streams.decode import RecordOrigin
-from streams.epochs import EpochClock
-from streams.headers import Watermark
-from streams.merge import InputMerge
-from streams.repartition import (
+from streams.pipeline.checkpoints import ProgressRecord
+from streams.pipeline.decode import RecordOrigin
+from streams.pipeline.epochs import EpochClock
+from streams.pipeline.headers import Watermark
+from streams.pipeline.merge import InputMerge
+from streams.pipeline.repartition import (
     SourceProgress,
     SourceWatermarks,
     customer_partition,
@@ -30,9 +31,9 @@ from streams.repartition import (
     source_of,
 )
 from streams.settings import Settings, TopicSettings
-from streams.stage_zero import Repartitioner
-from streams.topology import Topology
-from streams.transaction_gate import TransactionGate
+from streams.worker.stage_zero import Repartitioner
+from streams.worker.topology import Topology
+from streams.worker.transaction_gate import TransactionGate
 from tests.unit.builders import purchase
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)

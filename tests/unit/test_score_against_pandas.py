@@ -12,9 +12,9 @@ from decimal import Decimal
 
 import pytest
 
-from streams.cli import main
-from streams.commands.score import OUTPUT_COLUMNS, parse_as_of
-from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
+from streams.cli.main import main
+from streams.cli.score import OUTPUT_COLUMNS, parse_as_of
+from streams.data.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
 from tests.unit.pandas_reference import score as reference_score
 
 COLUMNS = tuple(c for c in OUTPUT_COLUMNS if c not in ("customer_id", "monetary"))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.cli import main
-from streams.commands.score import OUTPUT_COLUMNS
+from streams.cli.main import main
+from streams.cli.score import OUTPUT_COLUMNS
 
 ORDERS = """customer_id,order_id,occurred_at,amount,kind
 big,o1,2026-01-10T10:00:00Z,900,purchase

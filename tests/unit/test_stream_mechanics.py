@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streams.barrier import RankBarrier
-from streams.due_index import DueIndex
-from streams.epochs import EpochClock, boundary_at_or_before
-from streams.ranks import RankSummary, summarize
+from streams.pipeline.barrier import RankBarrier
+from streams.pipeline.due_index import DueIndex
+from streams.pipeline.epochs import EpochClock, boundary_at_or_before
+from streams.pipeline.ranks import RankSummary, summarize
 
 DAY = 86_400
 MIDNIGHT = datetime(2026, 3, 2, tzinfo=UTC)

@@ -13,8 +13,8 @@ from datetime import datetime
 
 from schemas import Classification, FeedbackEvent, OrderEvent
 from schemas.tier_changed import TierChanged
-from streams.barrier import RankBarrier
-from streams.checkpoints import (
+from streams.pipeline.barrier import RankBarrier
+from streams.pipeline.checkpoints import (
     MeasuredRecord,
     ProgressRecord,
     RankedRecord,
@@ -23,8 +23,8 @@ from streams.checkpoints import (
     restore_measurer,
     restore_ranker,
 )
-from streams.measure_stage import ClosedEpoch, PartitionMeasurer
-from streams.rank_stage import ClassificationCounts, ManagerLookup, PartitionRanker
+from streams.pipeline.measure_stage import ClosedEpoch, PartitionMeasurer
+from streams.pipeline.rank_stage import ClassificationCounts, ManagerLookup, PartitionRanker
 from tiering import CustomerState, Measurement, Policy
 
 __all__ = ["LocalPipeline"]

@@ -1,6 +1,6 @@
 """The `tierstream` console script.
 
-Each subcommand lives in its own module under `streams.commands` exposing `HELP`,
+Each subcommand lives in its own module under `streams.cli` exposing `HELP`,
 `add_arguments(parser)` and `run(args) -> int`; modules import their heavy dependencies
 (Faust, Kafka clients) inside `run`, so `tierstream score` never pays for the stream stack.
 """
@@ -16,14 +16,14 @@ __all__ = ["build_parser", "main"]
 
 # (command, module) in the order `tierstream --help` lists them.
 COMMANDS: tuple[tuple[str, str], ...] = (
-    ("demo", "streams.commands.demo"),
-    ("score", "streams.commands.score"),
-    ("replay", "streams.commands.replay"),
-    ("worker", "streams.commands.worker"),
-    ("policy", "streams.commands.policy"),
-    ("notifier", "streams.commands.notifier"),
-    ("tier", "streams.commands.tier"),
-    ("alerts", "streams.commands.alerts"),
+    ("demo", "streams.cli.demo"),
+    ("score", "streams.cli.score"),
+    ("replay", "streams.cli.replay"),
+    ("worker", "streams.cli.worker"),
+    ("policy", "streams.cli.policy"),
+    ("notifier", "streams.cli.notifier"),
+    ("tier", "streams.cli.tier"),
+    ("alerts", "streams.cli.alerts"),
 )
 
 

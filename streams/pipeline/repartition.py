@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from aiokafka.partitioner import murmur2
 
 from schemas.dead_letter import DeadLetter
-from streams.decode import KEY_MISMATCH, RecordOrigin, rejected
+from streams.pipeline.decode import KEY_MISMATCH, RecordOrigin, rejected
 
 __all__ = [
     "KEY_MISMATCH",

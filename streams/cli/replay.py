@@ -26,7 +26,7 @@ HELP = "publish order/feedback CSV history to Kafka in event-time order"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `tierstream replay`."""
-    from streams.commands.score import parse_as_of
+    from streams.cli.score import parse_as_of
 
     parser.add_argument("orders", type=Path, metavar="ORDERS.csv")
     parser.add_argument("--feedback", type=Path, metavar="F.csv")
@@ -75,8 +75,8 @@ async def publish(
     """Produce events in the given order (rate-limited if asked), then the watermarks."""
     from aiokafka import AIOKafkaProducer
 
-    from streams.headers import Watermark, cloudevent_headers
-    from streams.kafka_admin import ensure_topics
+    from streams.kafka.admin import ensure_topics
+    from streams.pipeline.headers import Watermark, cloudevent_headers
 
     await ensure_topics(bootstrap, [orders_topic, feedback_topic], partitions, replication)
     producer = AIOKafkaProducer(
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    from streams.csv_input import CsvError, CsvReport, read_feedback, read_orders
+    from streams.data.csv_input import CsvError, CsvReport, read_feedback, read_orders
     from streams.settings import ConfigError, load_settings
 
     console = Console(stderr=True)

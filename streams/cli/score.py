@@ -43,7 +43,7 @@ def parse_as_of(text: str) -> datetime:
         if len(text.strip()) == 10:
             day = date.fromisoformat(text.strip())
             return datetime.combine(day, time.max, tzinfo=UTC)
-        from streams.csv_input import parse_instant
+        from streams.data.csv_input import parse_instant
 
         return parse_instant(text)
     except ValueError:
@@ -112,7 +112,7 @@ def _write(out: IO[str], evaluations: tuple[object, ...]) -> None:
 
 
 def _report_problems(reports: list[object]) -> None:
-    from streams.csv_input import CsvReport
+    from streams.data.csv_input import CsvReport
 
     for report in reports:
         assert isinstance(report, CsvReport)
@@ -156,7 +156,7 @@ def _summary(evaluations: tuple[object, ...], policy: object) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Score the files; exit 0 unless an input cannot be read at all (2)."""
-    from streams.csv_input import CsvError, CsvReport, read_feedback, read_orders
+    from streams.data.csv_input import CsvError, CsvReport, read_feedback, read_orders
     from tiering import PolicyError, default_policy, load_policy, score_history
 
     try:

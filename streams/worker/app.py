@@ -2,9 +2,9 @@
 
 Stage 0 (agent `repartition`, only for inputs declared not keyed by customer_id): decode,
 re-key each event by customer_id to the `{app}-{input}-repartition` topic, with its source
-partition's progress (streams/repartition.py). Stage 1 (agent on `orders` + `feedback`, or
+partition's progress (streams/pipeline/repartition.py). Stage 1 (agent on `orders` + `feedback`, or
 their repartition topics): decode (bad records → dead-letter topic), merge
-the partition's two inputs in event-time order (streams.merge; a record is acked only once
+the partition's two inputs in event-time order (streams.pipeline.merge; a record is acked only once
 applied, so a crash never commits past a buffered one), apply each event to the customer's
 state in the `customer-state` table, move the partition's stream time (events and watermark
 control records) and publish what each closed boundary produces: measurements and an epoch
@@ -32,8 +32,10 @@ from pydantic import ValidationError
 
 from schemas import FeedbackEvent, OrderEvent
 from schemas.dead_letter import DeadLetter
-from streams.barrier import RankBarrier
-from streams.checkpoints import (
+from streams.kafka.security import client_options, faust_credentials
+from streams.metrics import WorkerMetrics
+from streams.pipeline.barrier import RankBarrier
+from streams.pipeline.checkpoints import (
     MeasuredRecord,
     ProgressRecord,
     RankedRecord,
@@ -42,8 +44,21 @@ from streams.checkpoints import (
     restore_measurer,
     restore_ranker,
 )
-from streams.decode import RecordOrigin, decode, rejected
-from streams.faust_fixes import (
+from streams.pipeline.decode import RecordOrigin, decode, rejected
+from streams.pipeline.headers import Watermark, cloudevent_headers, control_kind
+from streams.pipeline.measure_stage import ClosedEpoch, PartitionMeasurer
+from streams.pipeline.merge import InputMerge
+from streams.pipeline.profile_stage import (
+    EraseProfile,
+    StoreProfile,
+    manager_lookup,
+    read_profile_record,
+)
+from streams.pipeline.rank_stage import PartitionRanker
+from streams.pipeline.ranks import RankSummary, SketchPopulation
+from streams.pipeline.repartition import SourceWatermarks, key_mismatch, source_of
+from streams.settings import Clock, Settings
+from streams.worker.faust_fixes import (
     discard_local_tables_under_exactly_once,
     forget_acks_of_revoked_partitions,
     forget_uncommitted_table_writes,
@@ -51,22 +66,12 @@ from streams.faust_fixes import (
     seek_stream_partitions_before_delivering_them,
     seek_uncommitted_partitions_to_their_reset_offset,
 )
-from streams.headers import Watermark, cloudevent_headers, control_kind
-from streams.kafka_security import client_options, faust_credentials
-from streams.lag import LagReader
-from streams.measure_stage import ClosedEpoch, PartitionMeasurer
-from streams.merge import InputMerge
-from streams.metrics import WorkerMetrics
-from streams.observe import WorkerObserver, consumed_at
-from streams.profile_stage import EraseProfile, StoreProfile, manager_lookup, read_profile_record
-from streams.rank_stage import PartitionRanker
-from streams.ranks import RankSummary, SketchPopulation
-from streams.repartition import SourceWatermarks, key_mismatch, source_of
-from streams.settings import Clock, Settings
-from streams.stage_zero import Repartitioner
-from streams.topology import Topology
-from streams.transaction_gate import TransactionGate
-from streams.web import advertised_host, install_customer_lookup, install_endpoints
+from streams.worker.lag import LagReader
+from streams.worker.observe import WorkerObserver, consumed_at
+from streams.worker.stage_zero import Repartitioner
+from streams.worker.topology import Topology
+from streams.worker.transaction_gate import TransactionGate
+from streams.worker.web import advertised_host, install_customer_lookup, install_endpoints
 from tiering import CustomerState, Policy
 from tiering.measure import measurement_from_json, measurement_to_json
 from tiering.state_records import state_from_records, state_write
@@ -138,7 +143,7 @@ class Worker:
             topic_partitions=partitions,
             topic_replication_factor=settings.topics.replication_factor,
             # Faust's web server serves /metrics, /healthz, /readyz and /customers/{id}
-            # (streams/web.py); its generic table and router views stay off: they would
+            # (streams/worker/web.py); its generic table and router views stay off: they would
             # serve every table's raw state. web_host makes the canonical URL the other
             # workers forward customer lookups to.
             web_enabled=True,
@@ -187,7 +192,7 @@ class Worker:
         self.states = self.app.Table("customer-state", **table)
         # Day records of large states (tiering/state_records.py), keyed `customer_id@day`.
         self.state_days = self.app.Table("customer-state-days", **table)
-        # Everything else the stages remember (streams/checkpoints.py), so that a restarted
+        # Everything else the stages remember (streams/pipeline/checkpoints.py), so that a restarted
         # worker resumes exactly where its last committed transaction left off.
         self.progress = self.app.Table("progress", **table)
         self.measured = self.app.Table("measured", **table)

@@ -26,16 +26,16 @@ from typing import Any
 
 from schemas import ChangedField, Direction, Lifecycle, Risk, Tier
 from schemas.tier_changed import TierChanged
-from streams.measure_stage import ClosedEpoch
 from streams.metrics import WorkerMetrics
-from streams.rank_stage import PartitionRanker
+from streams.pipeline.measure_stage import ClosedEpoch
+from streams.pipeline.rank_stage import PartitionRanker
 from tiering import Outcome
 
 __all__ = ["DEAD_LETTER_ERROR_TYPES", "REEVALUATION_CAUSES", "WorkerObserver", "consumed_at"]
 
 log = logging.getLogger("tierstream.worker.metrics")
 
-# What `streams.decode` and the worker put in a dead letter's error_type.
+# What `streams.pipeline.decode` and the worker put in a dead letter's error_type.
 DEAD_LETTER_ERROR_TYPES = (
     "json_invalid",
     "schema_invalid",

@@ -24,9 +24,9 @@ from datetime import datetime
 from typing import Any
 
 from schemas import Classification, ClassificationMetrics, Tier
-from streams.epochs import EpochClock
-from streams.measure_stage import ClosedEpoch, PartitionMeasurer
-from streams.rank_stage import LastEvaluation, ManagerLookup, PartitionRanker
+from streams.pipeline.epochs import EpochClock
+from streams.pipeline.measure_stage import ClosedEpoch, PartitionMeasurer
+from streams.pipeline.rank_stage import LastEvaluation, ManagerLookup, PartitionRanker
 from tiering import Measurement, Policy, TierHold
 from tiering.measure import measurement_from_json, measurement_to_json
 

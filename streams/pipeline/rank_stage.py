@@ -20,8 +20,8 @@ from typing import Any
 from schemas import Classification, ClassificationMetrics, Lifecycle, Risk, Tier
 from schemas.profile import AccountManager
 from schemas.tier_changed import TierChanged, tier_changed_event_id
-from streams.cut_sweep import changed_positions
-from streams.due_index import DueIndex
+from streams.pipeline.cut_sweep import changed_positions
+from streams.pipeline.due_index import DueIndex
 from tiering import (
     Measurement,
     Policy,

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from schemas import FeedbackEvent, OrderEvent
-from streams.due_index import DueIndex
-from streams.epochs import EpochClock
-from streams.ranks import DEFAULT_SKETCH_K, RankSummary, summarize
+from streams.pipeline.due_index import DueIndex
+from streams.pipeline.epochs import EpochClock
+from streams.pipeline.ranks import DEFAULT_SKETCH_K, RankSummary, summarize
 from tiering import CustomerState, Measurement, Outcome, Policy, apply, measure, next_due
 from tiering.measure import DAY
 

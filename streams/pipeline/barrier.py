@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from streams.ranks import RankSummary, SketchPopulation
+from streams.pipeline.ranks import RankSummary, SketchPopulation
 
 __all__ = ["RankBarrier"]
 

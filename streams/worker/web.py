@@ -5,7 +5,7 @@ as an app task: Faust starts it with the producer, before the consumer and table
 while app tasks start only after recovery has completed. So `/healthz` answers during a long
 recovery (a liveness probe does not kill a worker that is rebuilding its tables) and
 `/readyz` can say 503 until it is done. Faust's generic table and router views are turned
-off (see `streams.worker`): they would serve every table's raw state to anyone who can reach
+off (see `streams.worker.app`): they would serve every table's raw state to anyone who can reach
 the port. `GET /customers/{customer_id}` serves one customer's classification instead,
 answered by the worker that owns the customer's partition (Faust's table routing).
 """
@@ -19,9 +19,9 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from streams.customer_lookup import customer_answer
-from streams.endpoints import CUSTOMER_PATH, LIVENESS_PATH, METRICS_PATH, READINESS_PATH
 from streams.settings import WebSettings
+from streams.worker.customer_lookup import customer_answer
+from streams.worker.endpoints import CUSTOMER_PATH, LIVENESS_PATH, METRICS_PATH, READINESS_PATH
 
 __all__ = ["NOT_READY", "advertised_host", "install_customer_lookup", "install_endpoints"]
 
@@ -57,7 +57,7 @@ def install_endpoints(app: Any, registry: CollectorRegistry, ready: Callable[[],
 
 def install_customer_lookup(app: Any, ranked: Any, ready: Callable[[], bool]) -> None:
     """Add `GET /customers/{customer_id}`: the customer's classification from the `ranked`
-    table (streams.customer_lookup), on whichever worker receives the request.
+    table (streams.worker.customer_lookup), on whichever worker receives the request.
 
     `app.table_route` forwards the request to the worker whose active partition of the
     table's changelog holds the customer (the key's partition by the producer's default

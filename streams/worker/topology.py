@@ -5,7 +5,7 @@ partition) and routes every send to the transaction of the *destination* partiti
 topic the worker writes while handling partition p is co-partitioned with the inputs: same
 partition count, keyed by customer_id, or sent explicitly to partition p. The one exception,
 stage 0's sends to a repartition topic, go to other partitions on purpose and are put in the
-transaction of the source partition explicitly (streams/transaction_gate.py).
+transaction of the source partition explicitly (streams/worker/transaction_gate.py).
 """
 
 from __future__ import annotations

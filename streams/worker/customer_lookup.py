@@ -1,6 +1,6 @@
 """The answer to `GET /customers/{customer_id}`, from the customer's `ranked` table value.
 
-Pure: the worker's web view (streams/web.py) reads the table on the worker that owns the
+Pure: the worker's web view (streams/worker/web.py) reads the table on the worker that owns the
 customer's partition and sends what this returns. The body of a 200 is a
 `schemas.CustomerClassification`; errors are `{"error": ...}` like Faust's own views.
 """
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.customer_classification import CustomerClassification
-from streams.checkpoints import RankedRecord
+from streams.pipeline.checkpoints import RankedRecord
 
 __all__ = ["NOT_CLASSIFIED", "NOT_EVALUATED_YET", "Answer", "customer_answer"]
 

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from schemas.dead_letter import DeadLetter
 from schemas.profile import AccountManager, CustomerProfile
-from streams.decode import KEY_MISMATCH, KEY_MISSING, RecordOrigin, decode, rejected
+from streams.pipeline.decode import KEY_MISMATCH, KEY_MISSING, RecordOrigin, decode, rejected
 
 __all__ = [
     "KEY_MISMATCH",

@@ -1,5 +1,5 @@
 """Stage 0 of the worker: records of inputs not keyed by customer_id, sent on to their
-repartition topics (streams/repartition.py says why and how stream time survives).
+repartition topics (streams/pipeline/repartition.py says why and how stream time survives).
 
 The worker supplies decoding (bad records go to the dead-letter topic) and the send, which
 puts each record in the transaction of the source partition it came from.
@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from schemas import FeedbackEvent, OrderEvent
-from streams.headers import Watermark, control_kind
-from streams.repartition import (
+from streams.pipeline.headers import Watermark, control_kind
+from streams.pipeline.repartition import (
     SOURCE_PARTITION_HEADER,
     SOURCE_TIME_HEADER,
     SourceProgress,

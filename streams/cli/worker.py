@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     import faust
 
     from streams.settings import ConfigError, load_settings
-    from streams.worker import create_worker
+    from streams.worker.app import create_worker
     from tiering import PolicyError, default_policy, load_policy
 
     try:
@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     import asyncio
 
-    from streams.kafka_admin import ensure_topics
-    from streams.kafka_security import client_options
+    from streams.kafka.admin import ensure_topics
+    from streams.kafka.security import client_options
 
     worker = create_worker(settings, policy)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

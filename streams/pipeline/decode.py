@@ -17,7 +17,7 @@ from schemas.dead_letter import DeadLetter
 
 __all__ = ["KEY_MISMATCH", "KEY_MISSING", "Decoded", "RecordOrigin", "decode", "rejected"]
 
-# Dead-letter error types for records whose key is wrong (streams.observe lists every type):
+# Dead-letter error types for records whose key is wrong (streams.worker.observe lists every type):
 # a key that is not the record's customer_id, and a tombstone with no key to erase.
 KEY_MISMATCH = "key_mismatch"
 KEY_MISSING = "key_missing"

@@ -1,1 +1,0 @@
-"""One module per `tierstream` subcommand (see `streams.cli`)."""

@@ -1,0 +1,1 @@
+"""Histories as data: CSV input for `score`/`replay` and generated sample histories."""
