@@ -145,12 +145,12 @@ def run(args: argparse.Namespace) -> int:
     except CsvError as error:
         console.print(f"tierstream replay: {error}")
         return 2
-    for report in (order_report, feedback_report):
-        if report.problems:
+    for csv_report in (order_report, feedback_report):
+        if csv_report.problems:
             reasons = ", ".join(
-                f"{count} {reason}" for reason, count in sorted(report.by_reason.items())
+                f"{count} {reason}" for reason, count in sorted(csv_report.by_reason.items())
             )
-            console.print(f"{report.path}: skipped {len(report.problems)} rows ({reasons})")
+            console.print(f"{csv_report.path}: skipped {len(csv_report.problems)} rows ({reasons})")
     events = merge_in_event_time_order(orders, feedback)
     progress = Progress(console=console, transient=True, disable=not sys.stderr.isatty())
     task = progress.add_task("publishing", total=len(events))

@@ -9,6 +9,7 @@ from typing import Any
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP, AppT
+from faust.types.enums import ProcessingGuarantee
 
 __all__ = [
     "discard_local_tables_under_exactly_once",
@@ -58,7 +59,9 @@ def discard_local_tables_under_exactly_once(app: AppT) -> None:
     keeps them by changelog partition), so recovery replays each changelog from its start
     anyway. The memory store starts empty and needs nothing.
     """
-    if app.conf.processing_guarantee.value != "exactly_once":
+    # Faust's settings descriptor types this as the enum class, not a member.
+    guarantee: Any = app.conf.processing_guarantee
+    if guarantee is not ProcessingGuarantee.EXACTLY_ONCE:
         return
     if app.conf.store.scheme != "rocksdb":
         return
