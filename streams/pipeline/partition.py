@@ -1,0 +1,408 @@
+"""Stage 1 of one partition as a pure batch function: raw records in; outputs, state writes
+and how far the input may be committed out. No Faust, no asyncio, no I/O.
+
+`MeasurePipeline.process(batch)` decodes each record (bad ones become dead letters), merges
+the partition's inputs in event time (streams.pipeline.merge), applies released events to
+customer states, closes the boundaries stream time passes (streams.pipeline.measure_stage)
+and returns:
+
+- `outputs`: dead letters, measurements with one end marker per closed boundary, and rank
+  summaries, in the order they must be sent;
+- `writes`: the table writes, one value per key per batch (`None` deletes), so each customer
+  touched by the batch is serialised once for all its events in the batch;
+- `committable`: per input topic, the offset after the batch's last record of it.
+
+Correct by construction: a record the merge must hold back (its input is ahead of the
+others) is written to the `held` table and dropped from it when released, so everything a
+batch consumed is either applied or held in changelog-backed state, and the whole batch can
+be committed with its writes and outputs in one transaction. After a crash the pipeline is
+rebuilt from the tables alone (`MeasurePipeline(..., store)`), and replaying the records
+after the last commit gives the same outputs.
+
+Inputs here are the customer-keyed fast path (orders, feedback) and the clock topic's
+wall-clock ticks; repartitioned inputs (stage 0) are still handled by the worker alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from schemas import FeedbackEvent, OrderEvent
+from streams.pipeline.checkpoints import (
+    MeasuredRecord,
+    ProgressRecord,
+    marked_dirty,
+    measured_after_close,
+    restore_measurer,
+)
+from streams.pipeline.decode import RecordOrigin, decode, rejected
+from streams.pipeline.headers import Watermark, control_kind
+from streams.pipeline.measure_stage import ClosedEpoch, PartitionMeasurer
+from streams.pipeline.merge import InputMerge
+from streams.pipeline.repartition import key_mismatch
+from tiering import CustomerState, Policy
+from tiering.measure import measurement_to_json
+from tiering.state_records import state_from_records, state_write
+
+__all__ = [
+    "BatchResult",
+    "InputRecord",
+    "MeasurePipeline",
+    "Outgoing",
+    "StageOneTopics",
+    "StateStore",
+    "Tables",
+]
+
+Event = OrderEvent | FeedbackEvent
+
+
+class Tables:
+    """Names of the changelog-backed tables stage 1 reads and writes."""
+
+    STATES = "customer-state"
+    DAYS = "customer-state-days"
+    PROGRESS = "progress"
+    MEASURED = "measured"
+    HELD = "held"
+
+
+class StateStore(Protocol):
+    """Read access to the tables as of the last committed batch."""
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        """The stored value, or None."""
+
+    def items(self, table: str) -> Iterable[tuple[bytes, bytes]]:
+        """Every entry of a table (read once, when a partition is restored)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StageOneTopics:
+    """The topics stage 1 reads (`orders`, `feedback`, `clock`) and writes."""
+
+    orders: str
+    feedback: str
+    clock: str
+    measurements: str
+    ranks: str
+    dead_letter: str
+
+    @property
+    def inputs(self) -> tuple[str, str]:
+        """The merged inputs, in tie-break order (orders first at equal event times)."""
+        return (self.orders, self.feedback)
+
+
+@dataclass(frozen=True, slots=True)
+class InputRecord:
+    """One consumed Kafka record."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One record to send (always to the processed partition of its topic)."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    partition: int
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one batch produces; send, write and commit it together."""
+
+    outputs: tuple[Outgoing, ...]
+    writes: Mapping[str, Mapping[bytes, bytes | None]]
+    committable: Mapping[str, int]
+    # (input topic, outcome) -> records: applied / duplicate / late / invalid / held.
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+
+def _day_key(customer_id: str, day: date) -> bytes:
+    return f"{customer_id}@{day.isoformat()}".encode()
+
+
+def measurement_value(boundary: datetime, measurement_json: bytes) -> bytes:
+    """A measurement record of the measurements topic: `{"boundary": iso, "m": {...}}`."""
+    return b'{"boundary":"' + boundary.isoformat().encode() + b'","m":' + measurement_json + b"}"
+
+
+def boundary_end_value(boundary: datetime) -> bytes:
+    """The end marker of a boundary on the measurements topic."""
+    return json.dumps({"boundary": boundary.isoformat(), "end": True}).encode()
+
+
+def _held_key(partition: int, topic: str, offset: int) -> bytes:
+    # Offsets zero-padded so that the table's key order is the arrival order.
+    return f"{partition}|{offset:020d}|{topic}".encode()
+
+
+def _held_origin(key: bytes) -> tuple[int, int, str]:
+    partition, offset, topic = key.decode().split("|", 2)
+    return int(partition), int(offset), topic
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """An event waiting in the merge, with where it was read."""
+
+    event: Event
+    topic: str
+    offset: int
+
+
+class MeasurePipeline:
+    """Stage 1 of one partition, restored from the tables and advanced batch by batch."""
+
+    def __init__(
+        self,
+        partition: int,
+        policy: Policy,
+        topics: StageOneTopics,
+        epoch_seconds: int,
+        store: StateStore,
+    ) -> None:
+        self.partition = partition
+        self._topics = topics
+        self._store = store
+        self.merge: InputMerge[_Held] = InputMerge(topics.inputs)
+        checkpoint = store.get(Tables.PROGRESS, str(partition).encode())
+        if checkpoint is None:
+            self.measurer = PartitionMeasurer(partition, policy, epoch_seconds)
+        else:
+            progress = ProgressRecord.from_json(checkpoint)
+            measured = (
+                (key.decode(), MeasuredRecord.from_json(value))
+                for key, value in store.items(Tables.MEASURED)
+            )
+            self.measurer = restore_measurer(partition, policy, progress, measured)
+            for source, instant in progress.high_water.items():
+                if source in topics.inputs:
+                    self.merge.observe(source, instant)
+        self._checkpoint = checkpoint
+        held: list[_Held] = []
+        for key, value in store.items(Tables.HELD):
+            held_partition, offset, topic = _held_origin(key)
+            if held_partition == partition and topic in topics.inputs:
+                model = OrderEvent if topic == topics.orders else FeedbackEvent
+                held.append(_Held(model.model_validate_json(value), topic, offset))
+        # Re-held in arrival order, as they were first offered: the merge's tie-break.
+        for item in sorted(held, key=lambda item: item.offset):
+            self.merge.hold(item.topic, item.event.occurred_at, item)
+
+    def process(self, batch: Sequence[InputRecord], now: datetime) -> BatchResult:
+        """Run one batch of this partition's records (any of its inputs and clock ticks, in
+        delivery order); `now` only stamps dead letters."""
+        run = _BatchRun(self, now)
+        for record in batch:
+            run.committable[record.topic] = record.offset + 1
+            if control_kind(record.headers) == "watermark":
+                run.watermark(record)
+            else:
+                run.offer(record)
+            run.release()
+        run.save_progress()
+        return run.result()
+
+
+class _BatchRun:
+    """The working memory of one batch: cached states, pending writes and outputs."""
+
+    def __init__(self, pipeline: MeasurePipeline, now: datetime) -> None:
+        self.pipeline = pipeline
+        self.measurer = pipeline.measurer
+        self.topics = pipeline._topics
+        self.store = pipeline._store
+        self.now = now
+        self.outputs: list[Outgoing] = []
+        self.writes: dict[str, dict[bytes, bytes | None]] = {
+            table: {} for table in (Tables.STATES, Tables.DAYS, Tables.MEASURED, Tables.HELD)
+        }
+        self.writes[Tables.PROGRESS] = {}
+        self.committable: dict[str, int] = {}
+        self.outcomes: Counter[tuple[str, str]] = Counter()
+        # Customer -> (state as stored before the batch, state now, days touched).
+        self.states: dict[str, tuple[CustomerState | None, CustomerState, set[datetime]]] = {}
+
+    # --- input ------------------------------------------------------------------------------
+
+    def watermark(self, record: InputRecord) -> None:
+        """Move an input's high water, or for a wall-clock tick every input's and stream time."""
+        try:
+            mark = Watermark.model_validate_json(record.value or b"")
+        except ValidationError:
+            self.dead_letter(record, "control_invalid", "watermark is not valid JSON")
+            return
+        if record.topic == self.topics.clock:
+            for source in self.topics.inputs:
+                self.pipeline.merge.observe(source, mark.stream_time)
+            self.advance(mark.stream_time)
+        elif record.topic in self.topics.inputs:
+            self.pipeline.merge.observe(record.topic, mark.stream_time)
+        else:
+            self.dead_letter(
+                record, "control_invalid", "watermark on a topic stage 1 does not read"
+            )
+
+    def offer(self, record: InputRecord) -> None:
+        """Decode an input event and buffer it in the merge (and the `held` table)."""
+        origin = RecordOrigin(record.topic, record.partition, record.offset)
+        if record.topic not in self.topics.inputs:
+            self.dead_letter(record, "control_invalid", "event on a topic stage 1 does not read")
+            return
+        model: type[Event] = OrderEvent if record.topic == self.topics.orders else FeedbackEvent
+        decoded = decode(model, record.key, record.value, origin, self.now)
+        if decoded.dead_letter is not None:
+            self.send_dead_letter(record, decoded.dead_letter.model_dump_json().encode())
+            self.outcomes[(record.topic, "invalid")] += 1
+            return
+        event = decoded.event
+        assert event is not None
+        mismatch = key_mismatch(
+            record.key, event.customer_id, origin, self.now, record.value or b""
+        )
+        if mismatch is not None:
+            self.send_dead_letter(record, mismatch.model_dump_json().encode())
+            self.outcomes[(record.topic, "invalid")] += 1
+            return
+        self.pipeline.merge.offer(
+            record.topic, event.occurred_at, _Held(event, record.topic, record.offset)
+        )
+        key = _held_key(self.pipeline.partition, record.topic, record.offset)
+        self.writes[Tables.HELD][key] = event.model_dump_json().encode()
+
+    def release(self) -> None:
+        """Apply what the merge releases, each at its own event time, then move stream time
+        to the merged time."""
+        merge = self.pipeline.merge
+        for item in merge.release():
+            key = _held_key(self.pipeline.partition, item.topic, item.offset)
+            held = self.writes[Tables.HELD]
+            if key in held and held[key] is not None:
+                del held[key]  # offered and released within this batch: never stored
+            else:
+                held[key] = None
+            self.advance(item.event.occurred_at)
+            self.apply(item.event, item.topic)
+        if merge.merged_time is not None:
+            self.advance(merge.merged_time)
+
+    # --- state ------------------------------------------------------------------------------
+
+    def load(self, customer_id: str) -> CustomerState | None:
+        """The customer's state now: this batch's if touched, else the stored one."""
+        touched = self.states.get(customer_id)
+        if touched is not None:
+            return touched[1]
+        return self._stored(customer_id)
+
+    def _stored(self, customer_id: str) -> CustomerState | None:
+        header = self.store.get(Tables.STATES, customer_id.encode())
+        if header is None:
+            return None
+        return state_from_records(
+            header, lambda day: self.store.get(Tables.DAYS, _day_key(customer_id, day))
+        )
+
+    def apply(self, event: Event, topic: str) -> None:
+        """Fold one released event into its customer's state (written once, at batch end)."""
+        customer = event.customer_id
+        was_dirty = self.measurer.is_dirty(customer)
+        touched = self.states.get(customer)
+        stored = touched[0] if touched is not None else self._stored(customer)
+        before = touched[1] if touched is not None else stored
+        state, outcome = self.measurer.apply(before, event)
+        days = touched[2] if touched is not None else set()
+        days.add(event.occurred_at)
+        self.states[customer] = (stored, state, days)
+        if not was_dirty and self.measurer.is_dirty(customer):
+            key = customer.encode()
+            previous = self.writes[Tables.MEASURED].get(key) or self.store.get(Tables.MEASURED, key)
+            record = marked_dirty(
+                self.pipeline.partition,
+                None if previous is None else MeasuredRecord.from_json(previous),
+            )
+            self.writes[Tables.MEASURED][key] = record.to_json()
+        self.outcomes[(topic, outcome.value)] += 1
+
+    # --- stream time ------------------------------------------------------------------------
+
+    def advance(self, instant: datetime) -> None:
+        """Move stream time; publish the start announcement and every closed boundary."""
+        starting = self.measurer.stream_time is None
+        closed = self.measurer.advance(instant, self.load)
+        announcement = self.measurer.start_summary() if starting else None
+        if announcement is not None:
+            self.send(
+                self.topics.ranks,
+                str(self.pipeline.partition).encode(),
+                announcement.model_dump_json().encode(),
+            )
+        for epoch in closed:
+            self.closed(epoch)
+
+    def closed(self, epoch: ClosedEpoch) -> None:
+        partition = self.pipeline.partition
+        for customer, record in measured_after_close(partition, epoch):
+            self.writes[Tables.MEASURED][customer.encode()] = record.to_json()
+        for measurement in epoch.measurements:
+            self.send(
+                self.topics.measurements,
+                measurement.customer_id.encode(),
+                measurement_value(epoch.boundary, measurement_to_json(measurement)),
+            )
+        self.send(self.topics.measurements, None, boundary_end_value(epoch.boundary))
+        self.send(
+            self.topics.ranks, str(partition).encode(), epoch.summary.model_dump_json().encode()
+        )
+
+    def save_progress(self) -> None:
+        progress = ProgressRecord(self.pipeline.merge.high_water, self.measurer.clock)
+        checkpoint = progress.to_json()
+        if checkpoint != self.pipeline._checkpoint:
+            self.writes[Tables.PROGRESS][str(self.pipeline.partition).encode()] = checkpoint
+            self.pipeline._checkpoint = checkpoint
+
+    # --- output -----------------------------------------------------------------------------
+
+    def send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        self.outputs.append(Outgoing(topic, key, value, self.pipeline.partition))
+
+    def dead_letter(self, record: InputRecord, error_type: str, reason: str) -> None:
+        origin = RecordOrigin(record.topic, record.partition, record.offset)
+        letter = rejected(record.key, record.value, origin, self.now, error_type, reason)
+        self.send_dead_letter(record, letter.model_dump_json().encode())
+        self.outcomes[(record.topic, "invalid")] += 1
+
+    def send_dead_letter(self, record: InputRecord, letter: bytes) -> None:
+        self.outputs.append(
+            Outgoing(self.topics.dead_letter, record.key, letter, self.pipeline.partition)
+        )
+
+    def result(self) -> BatchResult:
+        """The batch's outputs, each touched customer's records once, and the commit points."""
+        for customer, (stored, state, days) in self.states.items():
+            for touched in sorted(days):
+                write = state_write(stored, state, touched)
+                self.writes[Tables.STATES][customer.encode()] = write.header
+                for day, record in write.days.items():
+                    self.writes[Tables.DAYS][_day_key(customer, day)] = record
+        writes = {table: entries for table, entries in self.writes.items() if entries}
+        return BatchResult(tuple(self.outputs), writes, dict(self.committable), self.outcomes)
