@@ -19,22 +19,22 @@ be committed with its writes and outputs in one transaction. After a crash the p
 rebuilt from the tables alone (`MeasurePipeline(..., store)`), and replaying the records
 after the last commit gives the same outputs.
 
-Inputs here are the customer-keyed fast path (orders, feedback) and the clock topic's
-wall-clock ticks; repartitioned inputs (stage 0) are still handled by the worker alone.
+Inputs are orders and feedback, each either keyed by customer (the fast path: a record
+keyed otherwise is a dead letter) or read from its stage-0 repartition topic, and the clock
+topic's wall-clock ticks.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
 
 from pydantic import ValidationError
 
 from schemas import FeedbackEvent, OrderEvent
+from schemas.dead_letter import DeadLetter
 from streams.pipeline.checkpoints import (
     MeasuredRecord,
     ProgressRecord,
@@ -46,107 +46,37 @@ from streams.pipeline.decode import RecordOrigin, decode, rejected
 from streams.pipeline.headers import Watermark, control_kind
 from streams.pipeline.measure_stage import ClosedEpoch, PartitionMeasurer
 from streams.pipeline.merge import InputMerge
-from streams.pipeline.repartition import key_mismatch
+from streams.pipeline.records import (
+    BatchResult,
+    InputRecord,
+    Outgoing,
+    PipelineListener,
+    StageOneTopics,
+    StateStore,
+    Tables,
+    boundary_end_value,
+    measurement_value,
+)
+from streams.pipeline.repartition import SourceWatermarks, key_mismatch, source_of
 from tiering import CustomerState, Policy
 from tiering.measure import measurement_to_json
 from tiering.state_records import state_from_records, state_write
 
-__all__ = [
-    "BatchResult",
-    "InputRecord",
-    "MeasurePipeline",
-    "Outgoing",
-    "StageOneTopics",
-    "StateStore",
-    "Tables",
-]
+__all__ = ["MeasurePipeline"]
 
 Event = OrderEvent | FeedbackEvent
 
 
-class Tables:
-    """Names of the changelog-backed tables stage 1 reads and writes."""
+class _Silent:
+    def event_applied(self, record: InputRecord, customer_id: str) -> None:
+        pass
 
-    STATES = "customer-state"
-    DAYS = "customer-state-days"
-    PROGRESS = "progress"
-    MEASURED = "measured"
-    HELD = "held"
-
-
-class StateStore(Protocol):
-    """Read access to the tables as of the last committed batch."""
-
-    def get(self, table: str, key: bytes) -> bytes | None:
-        """The stored value, or None."""
-
-    def items(self, table: str) -> Iterable[tuple[bytes, bytes]]:
-        """Every entry of a table (read once, when a partition is restored)."""
-
-
-@dataclass(frozen=True, slots=True)
-class StageOneTopics:
-    """The topics stage 1 reads (`orders`, `feedback`, `clock`) and writes."""
-
-    orders: str
-    feedback: str
-    clock: str
-    measurements: str
-    ranks: str
-    dead_letter: str
-
-    @property
-    def inputs(self) -> tuple[str, str]:
-        """The merged inputs, in tie-break order (orders first at equal event times)."""
-        return (self.orders, self.feedback)
-
-
-@dataclass(frozen=True, slots=True)
-class InputRecord:
-    """One consumed Kafka record."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One record to send (always to the processed partition of its topic)."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    partition: int
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    """What one batch produces; send, write and commit it together."""
-
-    outputs: tuple[Outgoing, ...]
-    writes: Mapping[str, Mapping[bytes, bytes | None]]
-    committable: Mapping[str, int]
-    # (input topic, outcome) -> records: applied / duplicate / late / invalid / held.
-    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    def epoch_closed(self, epoch: ClosedEpoch) -> None:
+        pass
 
 
 def _day_key(customer_id: str, day: date) -> bytes:
     return f"{customer_id}@{day.isoformat()}".encode()
-
-
-def measurement_value(boundary: datetime, measurement_json: bytes) -> bytes:
-    """A measurement record of the measurements topic: `{"boundary": iso, "m": {...}}`."""
-    return b'{"boundary":"' + boundary.isoformat().encode() + b'","m":' + measurement_json + b"}"
-
-
-def boundary_end_value(boundary: datetime) -> bytes:
-    """The end marker of a boundary on the measurements topic."""
-    return json.dumps({"boundary": boundary.isoformat(), "end": True}).encode()
 
 
 def _held_key(partition: int, topic: str, offset: int) -> bytes:
@@ -166,6 +96,7 @@ class _Held:
     event: Event
     topic: str
     offset: int
+    record: InputRecord | None = None
 
 
 class MeasurePipeline:
@@ -178,11 +109,16 @@ class MeasurePipeline:
         topics: StageOneTopics,
         epoch_seconds: int,
         store: StateStore,
+        listener: PipelineListener | None = None,
     ) -> None:
         self.partition = partition
         self._topics = topics
         self._store = store
+        self.listener: PipelineListener = listener or _Silent()
         self.merge: InputMerge[_Held] = InputMerge(topics.inputs)
+        self.sources = {
+            topic: SourceWatermarks(topics.source_partitions) for topic in topics.repartitioned
+        }
         checkpoint = store.get(Tables.PROGRESS, str(partition).encode())
         if checkpoint is None:
             self.measurer = PartitionMeasurer(partition, policy, epoch_seconds)
@@ -193,9 +129,14 @@ class MeasurePipeline:
                 for key, value in store.items(Tables.MEASURED)
             )
             self.measurer = restore_measurer(partition, policy, progress, measured)
+            # Inputs of another keying setting than the checkpoint's are not restored: they
+            # start unheard, which holds the merge until they speak (never releases early).
             for source, instant in progress.high_water.items():
                 if source in topics.inputs:
                     self.merge.observe(source, instant)
+            for topic, marks in progress.sources.items():
+                if topic in self.sources:
+                    self.sources[topic] = SourceWatermarks(topics.source_partitions, marks)
         self._checkpoint = checkpoint
         held: list[_Held] = []
         for key, value in store.items(Tables.HELD):
@@ -238,6 +179,7 @@ class _BatchRun:
         self.writes[Tables.PROGRESS] = {}
         self.committable: dict[str, int] = {}
         self.outcomes: Counter[tuple[str, str]] = Counter()
+        self.dead_letters: Counter[tuple[str, str]] = Counter()
         # Customer -> (state as stored before the batch, state now, days touched).
         self.states: dict[str, tuple[CustomerState | None, CustomerState, set[datetime]]] = {}
 
@@ -250,19 +192,24 @@ class _BatchRun:
         except ValidationError:
             self.dead_letter(record, "control_invalid", "watermark is not valid JSON")
             return
+        merge = self.pipeline.merge
         if record.topic == self.topics.clock:
+            # A wall-clock tick speaks for every input, and stream time moves first:
+            # events older than the tick (less the allowed lateness) are late.
             for source in self.topics.inputs:
-                self.pipeline.merge.observe(source, mark.stream_time)
+                merge.observe(source, mark.stream_time)
             self.advance(mark.stream_time)
+        elif record.topic in self.pipeline.sources:
+            self.source_mark(record, mark.stream_time)
         elif record.topic in self.topics.inputs:
-            self.pipeline.merge.observe(record.topic, mark.stream_time)
+            merge.observe(record.topic, mark.stream_time)
         else:
             self.dead_letter(
                 record, "control_invalid", "watermark on a topic stage 1 does not read"
             )
 
     def offer(self, record: InputRecord) -> None:
-        """Decode an input event and buffer it in the merge (and the `held` table)."""
+        """Decode an input event and buffer it in the merge and the `held` table."""
         origin = RecordOrigin(record.topic, record.partition, record.offset)
         if record.topic not in self.topics.inputs:
             self.dead_letter(record, "control_invalid", "event on a topic stage 1 does not read")
@@ -270,37 +217,58 @@ class _BatchRun:
         model: type[Event] = OrderEvent if record.topic == self.topics.orders else FeedbackEvent
         decoded = decode(model, record.key, record.value, origin, self.now)
         if decoded.dead_letter is not None:
-            self.send_dead_letter(record, decoded.dead_letter.model_dump_json().encode())
-            self.outcomes[(record.topic, "invalid")] += 1
+            self.send_dead_letter(record, decoded.dead_letter)
             return
         event = decoded.event
         assert event is not None
-        mismatch = key_mismatch(
-            record.key, event.customer_id, origin, self.now, record.value or b""
-        )
-        if mismatch is not None:
-            self.send_dead_letter(record, mismatch.model_dump_json().encode())
-            self.outcomes[(record.topic, "invalid")] += 1
-            return
-        self.pipeline.merge.offer(
-            record.topic, event.occurred_at, _Held(event, record.topic, record.offset)
-        )
+        item = _Held(event, record.topic, record.offset, record)
+        merge = self.pipeline.merge
+        if record.topic in self.pipeline.sources:
+            # The event's own time is not the input's progress: other source partitions may
+            # still send older events to this partition.
+            if not self.source_mark(record, None):
+                return
+            merge.hold(record.topic, event.occurred_at, item)
+        else:
+            value = record.value or b""
+            letter = key_mismatch(record.key, event.customer_id, origin, self.now, value)
+            if letter is not None:
+                self.send_dead_letter(record, letter)
+                return
+            merge.offer(record.topic, event.occurred_at, item)
         key = _held_key(self.pipeline.partition, record.topic, record.offset)
         self.writes[Tables.HELD][key] = event.model_dump_json().encode()
+
+    def source_mark(self, record: InputRecord, instant: datetime | None) -> bool:
+        """A record of a repartition topic: its source partition has reached the time in its
+        headers (or `instant`, a forwarded watermark's); the input's high water in the merge
+        becomes the minimum over the source partitions. False when dead-lettered."""
+        origin = source_of(record.headers)
+        reached = instant if instant is not None or origin is None else origin[1]
+        try:
+            if origin is None or reached is None:
+                raise ValueError("no source partition or source time header")
+            high_water = self.pipeline.sources[record.topic].observe(origin[0], reached)
+        except ValueError as error:
+            self.dead_letter(record, "control_invalid", f"repartitioned record: {error}")
+            return False
+        if high_water is not None:
+            self.pipeline.merge.observe(record.topic, high_water)
+        return True
 
     def release(self) -> None:
         """Apply what the merge releases, each at its own event time, then move stream time
         to the merged time."""
         merge = self.pipeline.merge
+        held = self.writes[Tables.HELD]
         for item in merge.release():
             key = _held_key(self.pipeline.partition, item.topic, item.offset)
-            held = self.writes[Tables.HELD]
-            if key in held and held[key] is not None:
+            if held.get(key) is not None:
                 del held[key]  # offered and released within this batch: never stored
             else:
                 held[key] = None
             self.advance(item.event.occurred_at)
-            self.apply(item.event, item.topic)
+            self.apply(item)
         if merge.merged_time is not None:
             self.advance(merge.merged_time)
 
@@ -321,8 +289,9 @@ class _BatchRun:
             header, lambda day: self.store.get(Tables.DAYS, _day_key(customer_id, day))
         )
 
-    def apply(self, event: Event, topic: str) -> None:
+    def apply(self, item: _Held) -> None:
         """Fold one released event into its customer's state (written once, at batch end)."""
+        event = item.event
         customer = event.customer_id
         was_dirty = self.measurer.is_dirty(customer)
         touched = self.states.get(customer)
@@ -340,7 +309,9 @@ class _BatchRun:
                 None if previous is None else MeasuredRecord.from_json(previous),
             )
             self.writes[Tables.MEASURED][key] = record.to_json()
-        self.outcomes[(topic, outcome.value)] += 1
+        self.outcomes[(item.topic, outcome.value)] += 1
+        if item.record is not None and self.measurer.is_dirty(customer):
+            self.pipeline.listener.event_applied(item.record, customer)
 
     # --- stream time ------------------------------------------------------------------------
 
@@ -360,6 +331,7 @@ class _BatchRun:
 
     def closed(self, epoch: ClosedEpoch) -> None:
         partition = self.pipeline.partition
+        self.pipeline.listener.epoch_closed(epoch)
         for customer, record in measured_after_close(partition, epoch):
             self.writes[Tables.MEASURED][customer.encode()] = record.to_json()
         for measurement in epoch.measurements:
@@ -374,7 +346,8 @@ class _BatchRun:
         )
 
     def save_progress(self) -> None:
-        progress = ProgressRecord(self.pipeline.merge.high_water, self.measurer.clock)
+        sources = {topic: marks.by_source for topic, marks in self.pipeline.sources.items()}
+        progress = ProgressRecord(self.pipeline.merge.high_water, self.measurer.clock, sources)
         checkpoint = progress.to_json()
         if checkpoint != self.pipeline._checkpoint:
             self.writes[Tables.PROGRESS][str(self.pipeline.partition).encode()] = checkpoint
@@ -388,13 +361,15 @@ class _BatchRun:
     def dead_letter(self, record: InputRecord, error_type: str, reason: str) -> None:
         origin = RecordOrigin(record.topic, record.partition, record.offset)
         letter = rejected(record.key, record.value, origin, self.now, error_type, reason)
-        self.send_dead_letter(record, letter.model_dump_json().encode())
-        self.outcomes[(record.topic, "invalid")] += 1
+        self.send_dead_letter(record, letter)
 
-    def send_dead_letter(self, record: InputRecord, letter: bytes) -> None:
+    def send_dead_letter(self, record: InputRecord, letter: DeadLetter) -> None:
+        value = letter.model_dump_json().encode()
         self.outputs.append(
-            Outgoing(self.topics.dead_letter, record.key, letter, self.pipeline.partition)
+            Outgoing(self.topics.dead_letter, record.key, value, self.pipeline.partition)
         )
+        self.outcomes[(record.topic, "invalid")] += 1
+        self.dead_letters[(record.topic, letter.error_type)] += 1
 
     def result(self) -> BatchResult:
         """The batch's outputs, each touched customer's records once, and the commit points."""
@@ -405,4 +380,6 @@ class _BatchRun:
                 for day, record in write.days.items():
                     self.writes[Tables.DAYS][_day_key(customer, day)] = record
         writes = {table: entries for table, entries in self.writes.items() if entries}
-        return BatchResult(tuple(self.outputs), writes, dict(self.committable), self.outcomes)
+        return BatchResult(
+            tuple(self.outputs), writes, dict(self.committable), self.outcomes, self.dead_letters
+        )

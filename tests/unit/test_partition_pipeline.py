@@ -19,16 +19,16 @@ from streams.pipeline.barrier import RankBarrier
 from streams.pipeline.epochs import boundary_at_or_before
 from streams.pipeline.headers import Watermark
 from streams.pipeline.local_pipeline import LocalPipeline
-from streams.pipeline.partition import (
+from streams.pipeline.partition import MeasurePipeline
+from streams.pipeline.rank_stage import PartitionRanker
+from streams.pipeline.ranks import RankSummary
+from streams.pipeline.records import (
     BatchResult,
     InputRecord,
-    MeasurePipeline,
     Outgoing,
     StageOneTopics,
     Tables,
 )
-from streams.pipeline.rank_stage import PartitionRanker
-from streams.pipeline.ranks import RankSummary
 from tests.unit.builders import POLICY, purchase
 from tiering import Measurement
 from tiering.measure import measurement_from_json
