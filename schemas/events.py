@@ -1,15 +1,26 @@
 """Input events: `OrderEvent` (topic `orders`) and `FeedbackEvent` (topic `feedback`).
 
 Both are keyed by `customer_id`. Timestamps must carry a time zone. Amounts are positive;
-the kind gives the sign (refunds and cancels subtract).
+the kind gives the sign (refunds and cancels subtract). Every field is bounded
+(`schemas.bounds`): an event outside the bounds fails validation and becomes a dead letter.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas.bounds import (
+    COMPLAINT_SEVERITY_RANGE,
+    CSAT_SCORE_RANGE,
+    MONEY_TEXT,
+    NPS_SCORE_RANGE,
+    EventId,
+    EventTime,
+    Money,
+    PositiveMoney,
+)
 
 __all__ = ["FeedbackEvent", "FeedbackKind", "OrderEvent", "OrderKind"]
 
@@ -38,21 +49,25 @@ class OrderEvent(BaseModel):
 
     model_config = _FROZEN
 
-    event_id: str = Field(min_length=1, max_length=200)
-    order_id: str = Field(min_length=1, max_length=200)
-    customer_id: str = Field(min_length=1, max_length=200)
-    occurred_at: AwareDatetime
-    amount: Decimal = Field(gt=0, allow_inf_nan=False, description="positive; kind gives the sign")
+    event_id: EventId
+    order_id: EventId
+    customer_id: EventId
+    occurred_at: EventTime
+    amount: PositiveMoney
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     kind: OrderKind = OrderKind.PURCHASE
-    margin: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
+    margin: Money | None = Field(default=None, description=f"non-negative, {MONEY_TEXT}")
 
 
 _SCORE_RANGES = {
-    FeedbackKind.CSAT: (1, 5),
-    FeedbackKind.NPS: (0, 10),
-    FeedbackKind.COMPLAINT: (1, 3),
+    FeedbackKind.CSAT: CSAT_SCORE_RANGE,
+    FeedbackKind.NPS: NPS_SCORE_RANGE,
+    FeedbackKind.COMPLAINT: COMPLAINT_SEVERITY_RANGE,
 }
+# Any kind's score lies in this range; checked before the kind-specific range so that a huge
+# number is refused by the field itself.
+_LOWEST_SCORE = min(low for low, _ in _SCORE_RANGES.values())
+_HIGHEST_SCORE = max(high for _, high in _SCORE_RANGES.values())
 
 
 class FeedbackEvent(BaseModel):
@@ -60,11 +75,16 @@ class FeedbackEvent(BaseModel):
 
     model_config = _FROZEN
 
-    event_id: str = Field(min_length=1, max_length=200)
-    customer_id: str = Field(min_length=1, max_length=200)
-    occurred_at: AwareDatetime
+    event_id: EventId
+    customer_id: EventId
+    occurred_at: EventTime
     kind: FeedbackKind
-    score: int | None = None
+    score: int | None = Field(
+        default=None,
+        ge=_LOWEST_SCORE,
+        le=_HIGHEST_SCORE,
+        description="csat 1–5, nps 0–10, complaint severity 1–3 (optional), praise none",
+    )
 
     @model_validator(mode="after")
     def _score_fits_kind(self) -> FeedbackEvent:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.bounds import MAX_EMAIL_LENGTH, MAX_TEXT_LENGTH, EventId
+
 __all__ = ["AccountManager", "CustomerProfile"]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -14,10 +16,12 @@ class AccountManager(BaseModel):
 
     model_config = _FROZEN
 
-    id: str = Field(min_length=1, max_length=200)
-    name: str = Field(min_length=1, max_length=200)
-    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
-    slack: str | None = Field(default=None, max_length=200)
+    id: EventId
+    name: str = Field(min_length=1, max_length=MAX_TEXT_LENGTH)
+    email: str | None = Field(
+        default=None, max_length=MAX_EMAIL_LENGTH, pattern=r"^[^@\s]+@[^@\s]+$"
+    )
+    slack: str | None = Field(default=None, max_length=MAX_TEXT_LENGTH)
 
 
 class CustomerProfile(BaseModel):
@@ -25,8 +29,8 @@ class CustomerProfile(BaseModel):
 
     model_config = _FROZEN
 
-    customer_id: str = Field(min_length=1, max_length=200)
+    customer_id: EventId
     account_manager: AccountManager
-    industry: str | None = None
-    size: str | None = None
-    region: str | None = None
+    industry: str | None = Field(default=None, max_length=MAX_TEXT_LENGTH)
+    size: str | None = Field(default=None, max_length=MAX_TEXT_LENGTH)
+    region: str | None = Field(default=None, max_length=MAX_TEXT_LENGTH)

@@ -4,12 +4,15 @@ Orders: header `customer_id,order_id,occurred_at,amount` with optional `kind,mar
 (kind defaults to purchase). Feedback: `customer_id,occurred_at,kind,score`. A timestamp
 without a time zone is taken as UTC; a bare date means its midnight UTC. Rows that cannot be
 used are skipped and reported with their line number and reason; only an unreadable file or
-a missing required column is fatal (`CsvError`).
+a missing required column is fatal (`CsvError`). Rows are held to the same bounds as events
+from Kafka (`schemas.bounds`): an amount above 10^12, a time outside 1970..2100 or an id
+longer than 200 characters is an unusable row whose reason names the field and the bound.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from schemas import FeedbackEvent, FeedbackKind, OrderEvent, OrderKind
+from schemas.bounds import MAX_ID_LENGTH, event_time_problem, money_problem
 
 __all__ = ["CsvError", "CsvReport", "RowProblem", "parse_instant", "read_feedback", "read_orders"]
 
@@ -71,12 +75,31 @@ def _required(row: dict[str, str | None], name: str) -> str:
     return value
 
 
+def _id(row: dict[str, str | None], name: str) -> str:
+    value = _required(row, name)
+    if len(value) > MAX_ID_LENGTH:
+        raise _RowError(f"{name} longer than {MAX_ID_LENGTH} characters")
+    return value
+
+
+def _event_id(readable: str) -> str:
+    """The readable id of a row, or a digest of it when it would be longer than an id may be
+    (long customer or order ids); either way the same row always gets the same id."""
+    if len(readable) <= MAX_ID_LENGTH:
+        return readable
+    return "csv:sha256:" + hashlib.sha256(readable.encode()).hexdigest()
+
+
 def _instant(row: dict[str, str | None]) -> datetime:
     text = _required(row, "occurred_at")
     try:
-        return parse_instant(text)
+        instant = parse_instant(text)
     except ValueError:
         raise _RowError("unparseable occurred_at") from None
+    problem = event_time_problem(instant)
+    if problem is not None:
+        raise _RowError(f"occurred_at {problem}")
+    return instant
 
 
 def _decimal(row: dict[str, str | None], name: str, *, required: bool) -> Decimal | None:
@@ -93,12 +116,15 @@ def _decimal(row: dict[str, str | None], name: str, *, required: bool) -> Decima
         raise _RowError(f"unparseable {name}")
     if value < 0:
         raise _RowError(f"negative {name}")
+    problem = money_problem(value, zero_allowed=True)
+    if problem is not None:
+        raise _RowError(f"{name} {problem}")
     return value
 
 
 def _order(row: dict[str, str | None]) -> OrderEvent:
-    customer_id = _required(row, "customer_id")
-    order_id = _required(row, "order_id")
+    customer_id = _id(row, "customer_id")
+    order_id = _id(row, "order_id")
     occurred_at = _instant(row)
     amount = _decimal(row, "amount", required=True)
     if amount == 0:
@@ -110,7 +136,7 @@ def _order(row: dict[str, str | None]) -> OrderEvent:
         raise _RowError("unknown kind") from None
     margin = _decimal(row, "margin", required=False)
     currency = (row.get("currency") or "EUR").strip() or "EUR"
-    event_id = f"csv:{kind.value}:{order_id}:{occurred_at.isoformat()}:{amount}"
+    event_id = _event_id(f"csv:{kind.value}:{order_id}:{occurred_at.isoformat()}:{amount}")
     try:
         return OrderEvent(
             event_id=event_id,
@@ -127,7 +153,7 @@ def _order(row: dict[str, str | None]) -> OrderEvent:
 
 
 def _feedback(row: dict[str, str | None]) -> FeedbackEvent:
-    customer_id = _required(row, "customer_id")
+    customer_id = _id(row, "customer_id")
     occurred_at = _instant(row)
     try:
         kind = FeedbackKind(_required(row, "kind"))
@@ -138,7 +164,9 @@ def _feedback(row: dict[str, str | None]) -> FeedbackEvent:
         score = int(score_text) if score_text else None
     except ValueError:
         raise _RowError("unparseable score") from None
-    event_id = f"csv:feedback:{customer_id}:{occurred_at.isoformat()}:{kind.value}:{score_text}"
+    event_id = _event_id(
+        f"csv:feedback:{customer_id}:{occurred_at.isoformat()}:{kind.value}:{score_text}"
+    )
     try:
         return FeedbackEvent(
             event_id=event_id,
