@@ -2,7 +2,7 @@
 
 DESIGN.md ("Events", "Bounds"): an event outside these ranges is a dead letter with the
 reason, never an overflow later on. The models in `schemas.events` and `schemas.profile` and
-the CSV reader (`streams.csv_input`) all take their limits from here.
+the CSV reader (`streams.data.csv_input`) all take their limits from here.
 
 Why these limits make the tiering arithmetic safe: `decimal`'s default context (28
 significant digits, exponents up to 999999) traps only InvalidOperation, DivisionByZero and

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from schemas import FeedbackEvent, OrderEvent
 from schemas.bounds import MAX_AMOUNT, MAX_DECIMAL_PLACES, MAX_ID_LENGTH, money_problem
 from schemas.profile import CustomerProfile
-from streams.decode import RecordOrigin, decode
+from streams.pipeline.decode import RecordOrigin, decode
 
 ORIGIN = RecordOrigin(topic="orders", partition=0, offset=7)
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

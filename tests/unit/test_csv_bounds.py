@@ -9,7 +9,7 @@ import pytest
 
 from schemas import OrderEvent
 from schemas.bounds import MAX_ID_LENGTH
-from streams.csv_input import CsvReport, RowProblem, read_feedback, read_orders
+from streams.data.csv_input import CsvReport, RowProblem, read_feedback, read_orders
 
 ORDER_HEADER = "customer_id,order_id,occurred_at,amount,kind,margin\n"
 FEEDBACK_HEADER = "customer_id,occurred_at,kind,score\n"

@@ -1,6 +1,6 @@
 """No input stops the worker: random and hostile raw records through decode → apply → rank.
 
-The records go through the path the worker runs (`streams.decode.decode`, then the
+The records go through the path the worker runs (`streams.pipeline.decode.decode`, then the
 in-process pipeline with the worker's stage classes), mixing plausible events with extreme
 amounts, dates from year 1 to 9999, naive times, huge and empty ids, unicode, duplicates,
 out-of-order times, invalid JSON and wrong types. Property: every record is either applied or
@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from schemas import FeedbackEvent, OrderEvent
 from schemas.bounds import LATEST_EVENT_TIME, MAX_ID_LENGTH
 from schemas.profile import CustomerProfile
-from streams.decode import RecordOrigin, decode
-from streams.local_pipeline import LocalPipeline
+from streams.pipeline.decode import RecordOrigin, decode
+from streams.pipeline.local_pipeline import LocalPipeline
 from tests.unit.builders import POLICY
 
 PARTITIONS = 2
