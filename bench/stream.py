@@ -334,6 +334,8 @@ def main() -> int:
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=15.0, help="seconds for the worker to join")
     parser.add_argument("--skip-throughput", action="store_true")
+    # A profile of the throughput worker needs no latency run after it (issue #13).
+    parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args()
     args.customers = args.customers or max(args.events // 10, 10)
     bootstrap = _bootstrap()
@@ -341,7 +343,8 @@ def main() -> int:
         data = Path(directory)
         if not args.skip_throughput:
             throughput(args, bootstrap, data)
-        latency(args, bootstrap, data)
+        if not args.skip_latency:
+            latency(args, bootstrap, data)
     return 0
 
 
