@@ -6,9 +6,9 @@ The same generated history as bench/stream.py (seed 11, 500 days, read through t
 as `tierstream replay` does, in event-time order) is encoded to the JSON bytes the worker
 receives. Two figures, each in records/s over the same records, side by side:
 
-- decode: `streams.decode.decode` of every record (JSON -> pydantic event), as the worker's
+- decode: `streams.pipeline.decode.decode` of every record (JSON -> pydantic event), as the worker's
   stage 1 does before anything else;
-- LocalPipeline: the already-decoded events fed to `streams.local_pipeline.LocalPipeline`
+- LocalPipeline: the already-decoded events fed to `streams.pipeline.local_pipeline.LocalPipeline`
   (apply to state, close epochs at day boundaries, rank summaries, barrier, rank), then the
   final watermark to every partition;
 
@@ -44,12 +44,13 @@ def main() -> int:
     args = parser.parse_args()
     customers = args.customers or max(args.events // 10, 10)
 
-    from schemas import FeedbackEvent, OrderEvent
     from streams.commands.replay import merge_in_event_time_order
-    from streams.csv_input import CsvReport, read_feedback, read_orders
-    from streams.decode import RecordOrigin, decode
-    from streams.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
-    from streams.local_pipeline import LocalPipeline
+
+    from schemas import FeedbackEvent, OrderEvent
+    from streams.data.csv_input import CsvReport, read_feedback, read_orders
+    from streams.data.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
+    from streams.pipeline.decode import RecordOrigin, decode
+    from streams.pipeline.local_pipeline import LocalPipeline
     from tiering import default_policy
 
     history = generate_history(customers, args.events, seed=11, span_days=500)
