@@ -10,7 +10,7 @@ test:
 
 lint:
 	scripts/bootstrap
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy tiering schemas
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy tiering schemas streams
 
 infra-up:
 	scripts/infra up

@@ -201,6 +201,10 @@ class Settings(BaseSettings):
     # Faust standby replicas per table partition: warm copies on other workers, so a failover
     # does not replay the whole changelog (k8s and compose run at least two workers).
     standby_replicas: int = Field(default=1, ge=0, le=16)
+    # Stage 1 takes input records in batches of at most batch_records, or what arrived
+    # within batch_seconds: each touched customer is read, applied and written once a batch.
+    batch_records: int = Field(default=2_000, ge=1, le=100_000)
+    batch_seconds: float = Field(default=0.05, gt=0, le=60)
     # How often the worker samples consumer lag, table sizes and stream time for /metrics.
     metrics_interval_seconds: float = Field(default=5.0, gt=0, le=3_600)
 

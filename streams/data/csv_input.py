@@ -143,7 +143,7 @@ def _order(row: dict[str, str | None]) -> OrderEvent:
             order_id=order_id,
             customer_id=customer_id,
             occurred_at=occurred_at,
-            amount=amount,  # type: ignore[arg-type]  # checked non-None above
+            amount=amount,
             currency=currency,
             kind=kind,
             margin=margin,

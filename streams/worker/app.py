@@ -22,13 +22,12 @@ import json
 import logging
 import time
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
 from faust.assignor import PartitionAssignor
 from prometheus_client import CollectorRegistry
-from pydantic import ValidationError
 
 from schemas import FeedbackEvent, OrderEvent
 from schemas.dead_letter import DeadLetter
@@ -36,18 +35,11 @@ from streams.kafka.security import client_options, faust_credentials
 from streams.metrics import WorkerMetrics
 from streams.pipeline.barrier import RankBarrier
 from streams.pipeline.checkpoints import (
-    MeasuredRecord,
-    ProgressRecord,
     RankedRecord,
-    marked_dirty,
-    measured_after_close,
-    restore_measurer,
     restore_ranker,
 )
 from streams.pipeline.decode import RecordOrigin, decode, rejected
-from streams.pipeline.headers import Watermark, cloudevent_headers, control_kind
-from streams.pipeline.measure_stage import ClosedEpoch, PartitionMeasurer
-from streams.pipeline.merge import InputMerge
+from streams.pipeline.headers import Watermark, cloudevent_headers
 from streams.pipeline.profile_stage import (
     EraseProfile,
     StoreProfile,
@@ -56,7 +48,7 @@ from streams.pipeline.profile_stage import (
 )
 from streams.pipeline.rank_stage import PartitionRanker
 from streams.pipeline.ranks import RankSummary, SketchPopulation
-from streams.pipeline.repartition import SourceWatermarks, key_mismatch, source_of
+from streams.pipeline.records import StageOneTopics, Tables
 from streams.settings import Clock, Settings
 from streams.worker.faust_fixes import (
     discard_local_tables_under_exactly_once,
@@ -67,25 +59,21 @@ from streams.worker.faust_fixes import (
     seek_uncommitted_partitions_to_their_reset_offset,
 )
 from streams.worker.lag import LagReader
-from streams.worker.observe import WorkerObserver, consumed_at
+from streams.worker.observe import WorkerObserver
+from streams.worker.stage_one import FaustTables, StageOne
 from streams.worker.stage_zero import Repartitioner
 from streams.worker.topology import Topology
 from streams.worker.transaction_gate import TransactionGate
 from streams.worker.web import advertised_host, install_customer_lookup, install_endpoints
-from tiering import CustomerState, Policy
-from tiering.measure import measurement_from_json, measurement_to_json
-from tiering.state_records import state_from_records, state_write
+from tiering import Policy
+from tiering.measure import measurement_from_json
 
 __all__ = ["Worker", "create_worker"]
 
 log = logging.getLogger("tierstream.worker")
 
 
-def _day_key(customer_id: str, day: date) -> bytes:
-    return f"{customer_id}@{day.isoformat()}".encode()
-
-
-class _OutputsInInputGroup(PartitionAssignor):  # type: ignore[misc]  # Faust is untyped
+class _OutputsInInputGroup(PartitionAssignor):
     """Faust's assignor, answering for topics the app writes but does not consume.
 
     Under exactly_once Faust looks up the destination topic's co-partition group to pick the
@@ -99,24 +87,6 @@ class _OutputsInInputGroup(PartitionAssignor):  # type: ignore[misc]  # Faust is
     def group_for_topic(self, topic: str) -> int:
         groups = self._topic_groups
         return int(groups[topic] if topic in groups else groups[self.input_topic])
-
-
-class _Partition:
-    """In-memory bookkeeping of one assigned partition (stage 1)."""
-
-    def __init__(
-        self,
-        measurer: PartitionMeasurer,
-        inputs: tuple[str, str],
-        repartitioned: tuple[str, ...],
-        source_partitions: int,
-    ) -> None:
-        self.measurer = measurer
-        self.merge: InputMerge[tuple[OrderEvent | FeedbackEvent, Any]] = InputMerge(inputs)
-        # Per repartitioned input: each source partition's progress; the input's high water
-        # in the merge is their minimum.
-        self.sources = {topic: SourceWatermarks(source_partitions) for topic in repartitioned}
-        self.checkpoint: bytes | None = None
 
 
 class Worker:
@@ -188,6 +158,11 @@ class Worker:
         self.ranks_topic = self.app.topic(self.topology.ranks, **raw, internal=True)
         self.tier_changes = self.app.topic(settings.topics.tier_changes, **raw)
         self.dead_letters = self.app.topic(settings.topics.dead_letter, **raw)
+        self._outputs = {
+            self.topology.measurements: self.measurements,
+            self.topology.ranks: self.ranks_topic,
+            settings.topics.dead_letter: self.dead_letters,
+        }
         table: dict[str, Any] = {"partitions": partitions, "key_type": bytes, "value_type": bytes}
         self.states = self.app.Table("customer-state", **table)
         # Day records of large states (tiering/state_records.py), keyed `customer_id@day`.
@@ -197,6 +172,9 @@ class Worker:
         self.progress = self.app.Table("progress", **table)
         self.measured = self.app.Table("measured", **table)
         self.ranked = self.app.Table("ranked", **table)
+        # Input events the event-time merge holds back (streams/pipeline/partition.py), so a
+        # batch is always committable whole.
+        self.held = self.app.Table("held", **table)
         # Latest CustomerProfile per customer (key customer_id), co-partitioned with the
         # inputs, so the rank stage of partition p finds its customers' managers locally.
         self.profiles = self.app.Table("profiles", **table)
@@ -204,12 +182,10 @@ class Worker:
         self.barrier = RankBarrier(partitions)
         self._released: dict[datetime, SketchPopulation] = {}
         self._population_ready = asyncio.Condition()
-        self._partitions: dict[int, _Partition] = {}
-        self._state_cache: dict[str, CustomerState] = {}
         self._rankers: dict[int, PartitionRanker] = {}
         self._ranked_through: dict[int, datetime] = {}
         self._pending: dict[int, list[Any]] = defaultdict(list)
-        self.app.on_partitions_revoked.connect(self._on_partitions_revoked)
+        self.app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]  # Faust types receivers with a `signal` keyword; ours take it in **_
         self._gate = (
             TransactionGate(self.app) if settings.processing_guarantee == "exactly_once" else None
         )
@@ -217,7 +193,7 @@ class Worker:
         # Counts revocations: a record taken from a stream before one is not processed after
         # it (the consumer goes back to the committed offsets and delivers it again).
         self._generation = 0
-        self.app.on_partitions_assigned.connect(self._on_partitions_assigned)
+        self.app.on_partitions_assigned.connect(self._on_partitions_assigned)  # type: ignore[arg-type]  # as above
         self._rewind_ranks = asyncio.Event()
         self._rewind_ranks.set()
         self.app.agent(self.inputs, name="measure")(self._measure_agent)
@@ -236,8 +212,37 @@ class Worker:
                 "progress": self.progress,
                 "measured": self.measured,
                 "ranked": self.ranked,
+                "held": self.held,
                 "profiles": self.profiles,
             },
+        )
+        orders, feedback = self.topology.stage_one_inputs
+        self._stage_one = StageOne(
+            policy,
+            StageOneTopics(
+                orders=orders,
+                feedback=feedback,
+                clock=self.topology.clock,
+                measurements=self.topology.measurements,
+                ranks=self.topology.ranks,
+                dead_letter=settings.topics.dead_letter,
+                repartitioned=frozenset(self._source_of),
+                source_partitions=partitions,
+            ),
+            settings.epoch_seconds,
+            FaustTables(
+                {
+                    Tables.STATES: self.states,
+                    Tables.DAYS: self.state_days,
+                    Tables.PROGRESS: self.progress,
+                    Tables.MEASURED: self.measured,
+                    Tables.HELD: self.held,
+                }
+            ),
+            self._send_output,
+            self.metrics,
+            self.observer,
+            self._label,
         )
         self._assigned = False
         install_endpoints(self.app, registry, self.ready)
@@ -286,44 +291,6 @@ class Worker:
         finally:
             await producer.stop()
 
-    def _partition(self, partition: int) -> _Partition:
-        """The partition's stage-1 bookkeeping, restored from the tables on first use."""
-        if partition in self._partitions:
-            return self._partitions[partition]
-        checkpoint = self.progress.get(str(partition).encode())
-        repartitioned = tuple(self._source_of)
-        partitions = self.settings.topics.partitions
-        if checkpoint is None:
-            measurer = PartitionMeasurer(partition, self.policy, self.settings.epoch_seconds)
-            part = _Partition(measurer, self._input_topics, repartitioned, partitions)
-        else:
-            progress = ProgressRecord.from_json(checkpoint)
-            records = (
-                (key.decode(), MeasuredRecord.from_json(value))
-                for key, value in self.measured.items()
-            )
-            measurer = restore_measurer(partition, self.policy, progress, records)
-            part = _Partition(measurer, self._input_topics, repartitioned, partitions)
-            # Inputs of another keying setting than the checkpoint's are not restored: they
-            # start unheard, which holds the merge until they speak (never releases early).
-            for source, instant in progress.high_water.items():
-                if source in self._input_topics:
-                    part.merge.observe(source, instant)
-            for topic, marks in progress.sources.items():
-                if topic in part.sources:
-                    part.sources[topic] = SourceWatermarks(partitions, marks)
-            part.checkpoint = checkpoint
-            log.info("partition %d restored at %s", partition, progress.clock.stream_time)
-        self._partitions[partition] = part
-        return part
-
-    def _save_progress(self, partition: int, part: _Partition) -> None:
-        sources = {topic: marks.by_source for topic, marks in part.sources.items()}
-        checkpoint = ProgressRecord(part.merge.high_water, part.measurer.clock, sources).to_json()
-        if checkpoint != part.checkpoint:
-            self.progress[str(partition).encode()] = checkpoint
-            part.checkpoint = checkpoint
-
     async def _on_partitions_assigned(self, sender: Any, assigned: Any, **_: Any) -> None:
         self._assigned = True
         self._rewind_ranks.set()
@@ -347,176 +314,50 @@ class Worker:
                 await self._gate.abort_open_transactions()
                 forget_acks_of_revoked_partitions(self.app, revoked)
                 forget_uncommitted_table_writes(self.app)
-            self._state_cache.clear()
+            if self._gate is not None:
+                # The tables were emptied for recovery: every pipeline restores from them.
+                self._stage_one.forget_all()
+            self._stage_one.forget(tp.partition for tp in revoked)
             self._stage_zero.forget((tp.topic, tp.partition) for tp in revoked)
             for tp in revoked:
-                self._partitions.pop(tp.partition, None)
                 self._rankers.pop(tp.partition, None)
                 self._pending.pop(tp.partition, None)
                 self._ranked_through.pop(tp.partition, None)
         self.observer.partitions_revoked(tp.partition for tp in revoked)
         self.observer.classifications(self._rankers.values())
 
-    def _load(self, customer_id: str) -> CustomerState | None:
-        # Decoding state JSON was a tenth of the worker's time: keep decoded states of the
-        # owned partitions (dropped on every revocation, rebuilt from the table on demand).
-        cached = self._state_cache.get(customer_id)
-        if cached is not None:
-            return cached
-        header = self.states.get(customer_id.encode())
-        if header is None:
-            return None
-        state = state_from_records(
-            header, lambda day: self.state_days.get(_day_key(customer_id, day))
-        )
-        self._state_cache[customer_id] = state
-        return state
+    async def _measure_agent(self, stream: Any) -> None:  # StreamT lacks noack()
+        """Stage 1: batches of input records through each partition's pure pipeline
+        (streams.worker.stage_one); acked once their writes and outputs are handed to Faust,
+        so they commit together."""
+        manual: Any = stream.noack()
+        taken_in: dict[int, int] = {}
 
-    async def _measure_agent(self, stream: faust.StreamT[bytes]) -> None:
-        manual = stream.noack()
-        async for event in manual.events():
+        def stamp(value: bytes) -> bytes:
+            # The generation a record was taken in: one taken before a revocation is not
+            # processed after it (the consumer delivers it again from the committed offset).
+            taken_in[id(manual.current_event)] = self._generation
+            return value
+
+        manual.add_processor(stamp)
+        settings = self.settings
+        async for events in manual.noack_take(settings.batch_records, settings.batch_seconds):
             self._install_gate()
-            generation = self._generation
             async with self._record_lock:
-                if generation == self._generation:
-                    await self._handle_input(manual, event)
-
-    async def _handle_input(self, manual: Any, event: Any) -> None:
-        partition = event.message.partition
-        part = self._partition(partition)
-        if control_kind(event.message.headers) == "watermark":
-            taken = await self._input_watermark(event, partition, part)
-            await manual.ack(event)
-        else:
-            taken = await self._offer(event, part)
-            if not taken:
-                await manual.ack(event)
-        if not taken:
-            return
-        for domain_event, source in part.merge.release():
-            await self._advance(partition, part.measurer, domain_event.occurred_at)
-            self._apply(partition, part.measurer, domain_event, source.message.topic)
-            if part.measurer.is_dirty(domain_event.customer_id):
-                self.observer.event_applied(
-                    partition, domain_event.customer_id, consumed_at(source.message)
-                )
-            await manual.ack(source)
-        merged = part.merge.merged_time
-        if merged is not None:
-            await self._advance(partition, part.measurer, merged)
-        self._save_progress(partition, part)
-
-    async def _input_watermark(self, event: Any, partition: int, part: _Partition) -> bool:
-        """Move an input's high water (or, for a wall-clock tick, every input's and stream
-        time); False when the watermark was dead-lettered."""
-        message = event.message
-        topic = message.topic
-        try:
-            mark = Watermark.model_validate_json(message.value)
-        except ValidationError:
-            await self._dead_letter(event, "control_invalid", "watermark is not valid JSON")
-            return False
-        if topic == self.topology.clock:
-            # A wall-clock tick speaks for every input, and stream time moves first:
-            # events older than the tick (less the allowed lateness) are late.
-            for source in self._input_topics:
-                part.merge.observe(source, mark.stream_time)
-            await self._advance(partition, part.measurer, mark.stream_time)
-        elif topic in part.sources:
-            return await self._source_mark(event, part, mark.stream_time)
-        else:
-            part.merge.observe(topic, mark.stream_time)
-        return True
-
-    async def _offer(self, event: Any, part: _Partition) -> bool:
-        """Decode an input event and buffer it in the merge; False when it was dead-lettered
-        (invalid, or not keyed by its customer on an input declared keyed by customer)."""
-        message = event.message
-        topic = message.topic
-        domain_event = await self._decode_or_dead_letter(event)
-        if domain_event is None:
-            return False
-        item = (domain_event, event)
-        if topic in part.sources:
-            # The event's own time is not the input's progress: other source partitions may
-            # still send older events to this partition.
-            if not await self._source_mark(event, part, None):
-                return False
-            part.merge.hold(topic, domain_event.occurred_at, item)
-            return True
-        origin = RecordOrigin(topic, message.partition, message.offset)
-        letter = key_mismatch(
-            message.key, domain_event.customer_id, origin, datetime.now(UTC), message.value
-        )
-        if letter is not None:
-            await self._send_dead_letter(letter, message)
-            return False
-        part.merge.offer(topic, domain_event.occurred_at, item)
-        return True
-
-    async def _source_mark(self, event: Any, part: _Partition, instant: datetime | None) -> bool:
-        """A record of a repartition topic: its source partition has reached the time in its
-        headers (or `instant`, a forwarded watermark's); the input's high water in the merge
-        becomes the minimum over the source partitions."""
-        message = event.message
-        origin = source_of(message.headers)
-        reached = instant if instant is not None or origin is None else origin[1]
-        try:
-            if origin is None or reached is None:
-                raise ValueError("no source partition or source time header")
-            high_water = part.sources[message.topic].observe(origin[0], reached)
-        except ValueError as error:
-            await self._dead_letter(event, "control_invalid", f"repartitioned record: {error}")
-            return False
-        if high_water is not None:
-            part.merge.observe(message.topic, high_water)
-        return True
-
-    def _apply(
-        self,
-        partition: int,
-        measurer: PartitionMeasurer,
-        domain_event: OrderEvent | FeedbackEvent,
-        topic: str,
-    ) -> None:
-        customer = domain_event.customer_id
-        was_dirty = measurer.is_dirty(customer)
-        before = self._load(customer)
-        state, outcome = measurer.apply(before, domain_event)
-        write = state_write(before, state, domain_event.occurred_at)
-        self.states[customer.encode()] = write.header
-        for day, record in write.days.items():
-            key = _day_key(customer, day)
-            if record is not None:
-                self.state_days[key] = record
-            elif key in self.state_days:
-                del self.state_days[key]
-        self._state_cache[customer] = state
-        if not was_dirty and measurer.is_dirty(customer):
-            previous = self.measured.get(customer.encode())
-            record = marked_dirty(
-                partition, None if previous is None else MeasuredRecord.from_json(previous)
-            )
-            self.measured[customer.encode()] = record.to_json()
-        self.metrics.events_consumed.labels(topic=self._label(topic), outcome=outcome.value).inc()
+                current = [e for e in events if taken_in.pop(id(e), None) == self._generation]
+                if current:
+                    await self._stage_one.process(current)
+                for event in current:
+                    await manual.ack(event)
 
     def _install_gate(self) -> None:
         if self._gate is not None:
             self._gate.install()
 
-    async def _advance(
-        self, partition: int, measurer: PartitionMeasurer, instant: datetime
+    async def _send_output(
+        self, topic: str, key: bytes | None, value: bytes, partition: int
     ) -> None:
-        starting = measurer.stream_time is None
-        closed = measurer.advance(instant, self._load)
-        announcement = measurer.start_summary() if starting else None
-        if announcement is not None:
-            await self.ranks_topic.send(
-                key=str(partition).encode(),
-                value=announcement.model_dump_json().encode(),
-                partition=partition,
-            )
-        await self._publish_closed(partition, closed)
+        await self._outputs[topic].send(key=key, value=value, partition=partition)
 
     async def _decode_or_dead_letter(self, event: Any) -> OrderEvent | FeedbackEvent | None:
         message = event.message
@@ -551,36 +392,9 @@ class Worker:
         self.metrics.dead_letters.labels(topic=topic, error_type=letter.error_type).inc()
         self.metrics.events_consumed.labels(topic=topic, outcome="invalid").inc()
 
-    async def _publish_closed(self, partition: int, epochs: list[ClosedEpoch]) -> None:
-        for epoch in epochs:
-            self.observer.epoch_closed(partition, epoch)
-            for customer, record in measured_after_close(partition, epoch):
-                self.measured[customer.encode()] = record.to_json()
-            boundary = epoch.boundary.isoformat()
-            for measurement in epoch.measurements:
-                await self.measurements.send(
-                    key=measurement.customer_id.encode(),
-                    value=b'{"boundary":"'
-                    + boundary.encode()
-                    + b'","m":'
-                    + measurement_to_json(measurement)
-                    + b"}",
-                    partition=partition,
-                )
-            await self.measurements.send(
-                key=None,
-                value=json.dumps({"boundary": boundary, "end": True}).encode(),
-                partition=partition,
-            )
-            await self.ranks_topic.send(
-                key=str(partition).encode(),
-                value=epoch.summary.model_dump_json().encode(),
-                partition=partition,
-            )
-
     # --- stage 0 ----------------------------------------------------------------------------
 
-    async def _repartition_agent(self, stream: faust.StreamT[bytes]) -> None:
+    async def _repartition_agent(self, stream: Any) -> None:  # StreamT lacks noack()
         manual = stream.noack()
         async for event in manual.events():
             self._install_gate()
@@ -609,7 +423,7 @@ class Worker:
 
     # --- profiles -----------------------------------------------------------------------------
 
-    async def _customers_agent(self, stream: faust.StreamT[bytes]) -> None:
+    async def _customers_agent(self, stream: Any) -> None:  # StreamT lacks noack()
         manual = stream.noack()
         async for event in manual.events():
             self._install_gate()
@@ -688,7 +502,7 @@ class Worker:
 
     # --- stage 2 ----------------------------------------------------------------------------
 
-    async def _rank_agent(self, stream: faust.StreamT[bytes]) -> None:
+    async def _rank_agent(self, stream: Any) -> None:  # StreamT lacks noack()
         # Measurements stay unacked until their boundary is ranked, so a crash before the
         # epoch marker re-reads them instead of committing past them.
         manual = stream.noack()
@@ -789,9 +603,7 @@ class Worker:
                     self.observer.lag(offsets.ends, offsets.committed, offsets.beginnings, reported)
                     reported = set(offsets.ends)
                 await self.observer.sample_tables(settings.store.startswith("memory"))
-                self.observer.stream_time(
-                    part.measurer.stream_time for part in self._partitions.values()
-                )
+                self.observer.stream_time(self._stage_one.stream_times())
                 await asyncio.sleep(settings.metrics_interval_seconds)
         finally:
             await reader.stop()

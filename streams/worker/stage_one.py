@@ -1,0 +1,179 @@
+"""Stage 1 in the Faust worker: batches of records into `streams.pipeline.partition`, its
+table writes into Faust tables, its outputs to their topics, then the acks.
+
+Faust is the transport here: the consumer group and assignment, changelog-backed tables,
+transactions (through the TransactionGate under exactly_once), and the batches of
+`Stream.noack_take`. Everything stage 1 decides is the pure pipeline's.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from faust.streams import _current_event
+
+from streams.metrics import WorkerMetrics
+from streams.pipeline.measure_stage import ClosedEpoch
+from streams.pipeline.partition import MeasurePipeline
+from streams.pipeline.records import (
+    BatchResult,
+    InputRecord,
+    StageOneTopics,
+)
+from streams.worker.observe import WorkerObserver, consumed_at
+from tiering import Policy
+
+__all__ = ["FaustTables", "StageOne"]
+
+log = logging.getLogger("tierstream.worker")
+
+
+class FaustTables:
+    """The pipeline's `StateStore` over the worker's Faust tables (raw bytes keys/values)."""
+
+    def __init__(self, tables: Mapping[str, Any]) -> None:
+        self._tables = tables
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        value: bytes | None = self._tables[table].get(key)
+        return value
+
+    def items(self, table: str) -> Iterable[tuple[bytes, bytes]]:
+        return list(self._tables[table].items())
+
+    def write(self, writes: Mapping[str, Mapping[bytes, bytes | None]]) -> None:
+        """Apply one batch's writes (the current event must be of the batch's partition:
+        Faust picks the changelog partition and the RocksDB partition from it)."""
+        for name, entries in writes.items():
+            table = self._tables[name]
+            for key, value in entries.items():
+                if value is not None:
+                    table[key] = value
+                elif key in table:
+                    del table[key]
+
+
+@contextmanager
+def _as_current_event(event: Any) -> Iterator[None]:
+    """Make `event` Faust's current event, as while an agent iterates it: table writes go
+    to its partition's changelog and store."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class _Listener:
+    """The pipeline's metric hooks, forwarded to the worker's observer."""
+
+    def __init__(self, observer: WorkerObserver, partition: int) -> None:
+        self._observer = observer
+        self._partition = partition
+        self.consumed: dict[tuple[str, int], float] = {}
+
+    def event_applied(self, record: InputRecord, customer_id: str) -> None:
+        consumed = self.consumed.get((record.topic, record.offset))
+        if consumed is not None:
+            self._observer.event_applied(self._partition, customer_id, consumed)
+
+    def epoch_closed(self, epoch: ClosedEpoch) -> None:
+        self._observer.epoch_closed(self._partition, epoch)
+
+
+class StageOne:
+    """The assigned partitions' stage-1 pipelines and how a batch of Faust events runs."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        topics: StageOneTopics,
+        epoch_seconds: int,
+        tables: FaustTables,
+        send: Callable[[str, bytes | None, bytes, int], Any],
+        metrics: WorkerMetrics,
+        observer: WorkerObserver,
+        label: Callable[[str], str],
+    ) -> None:
+        self._policy = policy
+        self._topics = topics
+        self._epoch_seconds = epoch_seconds
+        self._tables = tables
+        self._send = send
+        self._metrics = metrics
+        self._observer = observer
+        self._label = label
+        self._pipelines: dict[int, tuple[MeasurePipeline, _Listener]] = {}
+
+    def stream_times(self) -> list[datetime | None]:
+        """Each assigned partition's stream time (for the metrics sampler)."""
+        return [pipeline.measurer.stream_time for pipeline, _ in self._pipelines.values()]
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Drop pipelines (revoked partitions, or everything after an abort): the next batch
+        of a partition rebuilds its pipeline from the tables."""
+        for partition in partitions:
+            self._pipelines.pop(partition, None)
+
+    def forget_all(self) -> None:
+        self._pipelines.clear()
+
+    def _pipeline(self, partition: int) -> tuple[MeasurePipeline, _Listener]:
+        if partition not in self._pipelines:
+            listener = _Listener(self._observer, partition)
+            pipeline = MeasurePipeline(
+                partition, self._policy, self._topics, self._epoch_seconds, self._tables, listener
+            )
+            if pipeline.measurer.stream_time is not None:
+                log.info("partition %d restored at %s", partition, pipeline.measurer.stream_time)
+            self._pipelines[partition] = (pipeline, listener)
+        return self._pipelines[partition]
+
+    async def process(self, events: Sequence[Any]) -> None:
+        """Run a batch of Faust events (any assigned partitions): per partition, one pipeline
+        call, its writes, then its outputs. The caller acks the events afterwards."""
+        by_partition: dict[int, list[Any]] = defaultdict(list)
+        for event in events:
+            by_partition[event.message.partition].append(event)
+        now = datetime.now(UTC)
+        for partition, partition_events in by_partition.items():
+            pipeline, listener = self._pipeline(partition)
+            listener.consumed = {
+                (event.message.topic, event.message.offset): consumed_at(event.message)
+                for event in partition_events
+            }
+            records = [_record(event) for event in partition_events]
+            result = pipeline.process(records, now)
+            with _as_current_event(partition_events[-1]):
+                self._tables.write(result.writes)
+            for output in result.outputs:
+                await self._send(output.topic, output.key, output.value, output.partition)
+            self._count(result)
+
+    def _count(self, result: BatchResult) -> None:
+        metrics = self._metrics
+        for (topic, outcome), count in result.outcomes.items():
+            metrics.events_consumed.labels(topic=self._label(topic), outcome=outcome).inc(count)
+        for (topic, error_type), count in result.dead_letters.items():
+            metrics.dead_letters.labels(topic=self._label(topic), error_type=error_type).inc(count)
+
+
+def _record(event: Any) -> InputRecord:
+    message = event.message
+    headers = message.headers or ()
+    if isinstance(headers, Mapping):
+        headers = headers.items()
+    return InputRecord(
+        message.topic,
+        message.partition,
+        message.offset,
+        message.key,
+        message.value,
+        tuple((name, bytes(value)) for name, value in headers),
+    )
