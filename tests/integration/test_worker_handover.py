@@ -132,14 +132,6 @@ def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[
     return asyncio.run(read())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known loss: Faust commits past feedback held in the event-time merge on a partition "
-        "with no earlier commit; capping commits below the first unacknowledged record (tried "
-        "in 55077e8) fixes it but broke exact SIGKILL resumes, so it is not applied yet"
-    ),
-)
 def test_a_commit_never_passes_feedback_still_held_in_the_event_time_merge(
     infra: Infra, unique_name: str, tmp_path: Path
 ) -> None:
