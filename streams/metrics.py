@@ -43,6 +43,7 @@ class WorkerMetrics:
     sweep_duration: Histogram
     customers_reevaluated: Counter
     stream_time: Gauge
+    partitions_stopped: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
@@ -128,6 +129,12 @@ class WorkerMetrics:
             stream_time=Gauge(
                 "tierstream_stream_time_seconds",
                 "Stream time (Unix seconds) of the most advanced local partition.",
+                registry=registry,
+            ),
+            partitions_stopped=Gauge(
+                "tierstream_partitions_stopped",
+                "1 per local partition an unexpected error stopped (records wait uncommitted).",
+                ["partition"],
                 registry=registry,
             ),
         )

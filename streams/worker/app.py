@@ -297,10 +297,12 @@ class Worker:
 
     def ready(self) -> bool:
         """Readiness: the group gave this worker its partitions (possibly none, when there
-        are more workers than partitions) and table recovery has completed."""
+        are more workers than partitions), table recovery has completed, and no partition
+        is stopped by an unexpected error."""
         tables: Any = self.app.tables  # TableManagerT does not declare `recovery`
         recovery = tables.recovery
-        return self._assigned and recovery.completed.is_set() and not recovery.in_recovery
+        recovered = recovery.completed.is_set() and not recovery.in_recovery
+        return self._assigned and recovered and not self._stage_one.stopped
 
     async def _on_partitions_revoked(self, sender: Any, revoked: Any, **_: Any) -> None:
         """Forget revoked partitions: their next owner restores them from the tables.
@@ -345,9 +347,7 @@ class Worker:
             self._install_gate()
             async with self._record_lock:
                 current = [e for e in events if taken_in.pop(id(e), None) == self._generation]
-                if current:
-                    await self._stage_one.process(current)
-                for event in current:
+                for event in await self._stage_one.process(current) if current else ():
                     await manual.ack(event)
 
     def _install_gate(self) -> None:

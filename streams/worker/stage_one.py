@@ -110,6 +110,8 @@ class StageOne:
         self._observer = observer
         self._label = label
         self._pipelines: dict[int, tuple[MeasurePipeline, _Listener]] = {}
+        # Partitions stopped by an unexpected error -> (topic, offset) of the record.
+        self.stopped: dict[int, tuple[str, int]] = {}
 
     def stream_times(self) -> list[datetime | None]:
         """Each assigned partition's stream time (for the metrics sampler)."""
@@ -120,9 +122,18 @@ class StageOne:
         of a partition rebuilds its pipeline from the tables."""
         for partition in partitions:
             self._pipelines.pop(partition, None)
+            self._resume(partition)
 
     def forget_all(self) -> None:
+        """Drop every pipeline and every stop: the consumer re-delivers from the committed
+        offsets, and a record that stopped a partition stops it again."""
         self._pipelines.clear()
+        for partition in list(self.stopped):
+            self._resume(partition)
+
+    def _resume(self, partition: int) -> None:
+        if self.stopped.pop(partition, None) is not None:
+            self._metrics.partitions_stopped.remove(str(partition))
 
     def _pipeline(self, partition: int) -> tuple[MeasurePipeline, _Listener]:
         if partition not in self._pipelines:
@@ -135,26 +146,66 @@ class StageOne:
             self._pipelines[partition] = (pipeline, listener)
         return self._pipelines[partition]
 
-    async def process(self, events: Sequence[Any]) -> None:
+    async def process(self, events: Sequence[Any]) -> list[Any]:
         """Run a batch of Faust events (any assigned partitions): per partition, one pipeline
-        call, its writes, then its outputs. The caller acks the events afterwards."""
+        call, its writes, then its outputs. Returns the events to ack: all of them, except
+        those of a partition an unexpected error stopped (from its failing record on)."""
         by_partition: dict[int, list[Any]] = defaultdict(list)
         for event in events:
             by_partition[event.message.partition].append(event)
         now = datetime.now(UTC)
+        done: list[Any] = []
         for partition, partition_events in by_partition.items():
-            pipeline, listener = self._pipeline(partition)
-            listener.consumed = {
-                (event.message.topic, event.message.offset): consumed_at(event.message)
-                for event in partition_events
-            }
-            records = [_record(event) for event in partition_events]
-            result = pipeline.process(records, now)
-            with _as_current_event(partition_events[-1]):
-                self._tables.write(result.writes)
-            for output in result.outputs:
-                await self._send(output.topic, output.key, output.value, output.partition)
-            self._count(result)
+            if partition in self.stopped:
+                continue
+            try:
+                await self._run(partition, partition_events, now)
+            except Exception:  # isolate the partition; the cause is logged
+                # The failed call wrote and sent nothing (the pipeline is pure and its results
+                # are applied after it returns). Find the record: one record per call, the
+                # same results as the batch, up to the one that fails.
+                self._pipelines.pop(partition, None)
+                for index, event in enumerate(partition_events):
+                    try:
+                        await self._run(partition, [event], now)
+                    except Exception as error:
+                        self._stop(partition, event, error)
+                        done.extend(partition_events[:index])
+                        break
+                else:  # pragma: no cover  # the batch failed but no single record does
+                    done.extend(partition_events)
+                continue
+            done.extend(partition_events)
+        return done
+
+    async def _run(self, partition: int, events: Sequence[Any], now: datetime) -> None:
+        pipeline, listener = self._pipeline(partition)
+        listener.consumed = {
+            (event.message.topic, event.message.offset): consumed_at(event.message)
+            for event in events
+        }
+        result = pipeline.process([_record(event) for event in events], now)
+        with _as_current_event(events[-1]):
+            self._tables.write(result.writes)
+        for output in result.outputs:
+            await self._send(output.topic, output.key, output.value, output.partition)
+        self._count(result)
+
+    def _stop(self, partition: int, event: Any, error: Exception) -> None:
+        """Stop a partition at the record that failed: visible in readiness, a metric and
+        one log line (the error type only: its message may quote customer data)."""
+        message = event.message
+        self._pipelines.pop(partition, None)
+        self.stopped[partition] = (message.topic, message.offset)
+        self._metrics.partitions_stopped.labels(partition=str(partition)).set(1)
+        log.error(
+            "partition %d stopped at %s offset %d by an unexpected %s; its records stay "
+            "uncommitted until a fixed worker takes the partition",
+            partition,
+            message.topic,
+            message.offset,
+            type(error).__name__,
+        )
 
     def _count(self, result: BatchResult) -> None:
         metrics = self._metrics
