@@ -1,56 +1,118 @@
-"""The rank barrier: a boundary's population exists once every partition has summarised it."""
+"""The rank barrier: a boundary's population exists once every partition has handled it.
+
+Each partition sends a `RankSummary` at the boundaries it closed and a `ClosedThrough` when it
+starts and when it skips boundaries (nothing of its own changes there). The population at
+boundary E is the merge, over partitions, of each partition's latest summary with as_of ≤ E
+(none: the partition had no active customer yet). It is known once every partition's
+closed-through is ≥ E, since a partition's records arrive in boundary order.
+
+The released boundaries are the union of the boundaries any partition closed: deterministic
+functions of the events, whatever the interleaving of partitions and workers.
+"""
 
 from __future__ import annotations
 
+import bisect
 from datetime import datetime
 
-from streams.pipeline.ranks import RankSummary, SketchPopulation
+from streams.pipeline.ranks import ClosedThrough, RankSummary, SketchPopulation
 
 __all__ = ["RankBarrier"]
 
 
 class RankBarrier:
-    """Collects partition summaries per boundary and releases complete populations in order."""
+    """Collects partition records and releases complete populations in boundary order."""
 
     def __init__(self, partitions: int) -> None:
         if partitions < 1:
             raise ValueError("partitions must be at least 1")
         self._partitions = partitions
-        self._pending: dict[datetime, dict[int, RankSummary]] = {}
-        self._first_boundary: dict[int, datetime] = {}
+        # Per partition: the summaries not yet superseded by a released one, by boundary.
+        self._summaries: list[dict[datetime, RankSummary]] = [{} for _ in range(partitions)]
+        self._closed_through: list[datetime | None] = [None] * partitions
         self._released_through: datetime | None = None
+        self._released: list[tuple[datetime, SketchPopulation]] = []
 
     @property
     def released_through(self) -> datetime | None:
         """The latest boundary whose population has been released."""
         return self._released_through
 
-    def add(self, summary: RankSummary) -> None:
-        """Record a partition's summary; a later copy for the same boundary replaces it."""
-        self._first_boundary.setdefault(summary.partition, summary.first_boundary)
-        if self._released_through is not None and summary.as_of <= self._released_through:
-            return
-        self._pending.setdefault(summary.as_of, {})[summary.partition] = summary
+    @property
+    def covered_through(self) -> datetime | None:
+        """Every partition has handled every boundary up to this instant (None until every
+        partition has spoken): no boundary at or before it can still be added, and once
+        `release` has run all of them are released."""
+        marks = self._closed_through
+        if any(mark is None for mark in marks):
+            return None
+        return min(mark for mark in marks if mark is not None)
+
+    def add(self, record: RankSummary | ClosedThrough) -> None:
+        """Record a partition's summary or progress; a later copy of a summary for the same
+        boundary replaces it, and copies of released boundaries are ignored (a re-send)."""
+        partition = record.partition
+        if partition >= self._partitions:
+            raise ValueError(f"partition {partition} of a {self._partitions}-partition barrier")
+        at = record.as_of if isinstance(record, RankSummary) else record.closed_through
+        mark = self._closed_through[partition]
+        if mark is None or at > mark:
+            self._closed_through[partition] = at
+        if isinstance(record, RankSummary):
+            released = self._released_through
+            if released is None or record.as_of > released:
+                self._summaries[partition][record.as_of] = record
 
     def release(self) -> list[tuple[datetime, SketchPopulation]]:
-        """Populations of the boundaries now complete, oldest first.
-
-        A boundary is released only when it and every earlier pending boundary are complete,
-        so classifications are always made in boundary order.
-        """
+        """Populations of the boundaries newly complete, oldest first: the boundaries some
+        partition closed, up to `covered_through`."""
+        covered = self.covered_through
+        if covered is None:
+            return []
+        boundaries = sorted(
+            {
+                boundary
+                for summaries in self._summaries
+                for boundary in summaries
+                if boundary <= covered
+                and (self._released_through is None or boundary > self._released_through)
+            }
+        )
         released: list[tuple[datetime, SketchPopulation]] = []
-        for boundary in sorted(self._pending):
-            summaries = self._pending[boundary]
-            if not all(self._covers(partition, boundary) for partition in range(self._partitions)):
-                break
-            released.append((boundary, SketchPopulation(summaries.values())))
-            del self._pending[boundary]
+        for boundary in boundaries:
+            latest = [self._latest(partition, boundary) for partition in range(self._partitions)]
+            population = SketchPopulation(
+                (summary for summary in latest if summary is not None), boundary
+            )
+            released.append((boundary, population))
             self._released_through = boundary
+        self._released.extend(released)
         return released
 
-    def _covers(self, partition: int, boundary: datetime) -> bool:
-        """A partition's summary of `boundary` is in, or the partition started after it."""
-        if partition in self._pending.get(boundary, {}):
-            return True
-        first = self._first_boundary.get(partition)
-        return first is not None and boundary < first
+    def _latest(self, partition: int, boundary: datetime) -> RankSummary | None:
+        """The partition's latest summary at or before `boundary`; older ones are dropped
+        (boundaries are released in order, so they are never needed again)."""
+        summaries = self._summaries[partition]
+        eligible = [at for at in summaries if at <= boundary]
+        if not eligible:
+            return None
+        latest = max(eligible)
+        for at in eligible:
+            if at != latest:
+                del summaries[at]
+        return summaries[latest]
+
+    def released_between(
+        self, after: datetime | None, through: datetime, *, inclusive: bool = True
+    ) -> list[tuple[datetime, SketchPopulation]]:
+        """Released populations with after < boundary ≤ through (< through if not
+        inclusive), oldest first, among those not forgotten."""
+        boundaries = [boundary for boundary, _ in self._released]
+        low = 0 if after is None else bisect.bisect_right(boundaries, after)
+        high = (bisect.bisect_right if inclusive else bisect.bisect_left)(boundaries, through)
+        return self._released[low:high]
+
+    def forget_through(self, instant: datetime) -> None:
+        """Drop released populations at or before `instant` (every ranker has passed it)."""
+        boundaries = [boundary for boundary, _ in self._released]
+        del self._released[: bisect.bisect_right(boundaries, instant)]

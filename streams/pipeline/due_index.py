@@ -33,6 +33,15 @@ class DueIndex:
         self._due_at[customer_id] = due_at
         heapq.heappush(self._heap, (due_at, customer_id))
 
+    def earliest(self) -> datetime | None:
+        """The earliest due instant, or None when nobody is due (drops stale heap tops)."""
+        while self._heap:
+            due_at, customer_id = self._heap[0]
+            if self._due_at.get(customer_id) == due_at:
+                return due_at
+            heapq.heappop(self._heap)
+        return None
+
     def pop_due(self, until: datetime) -> list[str]:
         """Remove and return the customers due at or before `until`, earliest first."""
         due: list[str] = []

@@ -4,6 +4,11 @@ Boundaries are whole multiples of `epoch_seconds` since the Unix epoch (UTC), so
 partition and every worker agrees on them without talking. A partition *closes* boundary E
 when its stream time passes E (strictly: an event at exactly E still belongs to the window
 ending at E, which is half-open on the left and closed on the right).
+
+A partition closes only the boundaries at which something of its own can change (see
+`streams.pipeline.measure_stage`); the clock only says which boundaries stream time has
+passed and which one was handled last (`closed_through`: every boundary up to it is either
+closed or known to change nothing), so a jump of any length costs nothing per epoch.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["EpochClock", "boundary_at_or_before"]
+__all__ = ["EpochClock", "boundary_at_or_after", "boundary_at_or_before", "boundary_before"]
 
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -26,16 +31,30 @@ def _parse(text: object) -> datetime | None:
 
 def boundary_at_or_before(instant: datetime, epoch_seconds: int) -> datetime:
     """The latest boundary ≤ instant."""
-    elapsed = int((instant - _UNIX_EPOCH).total_seconds() // epoch_seconds)
+    elapsed = (instant - _UNIX_EPOCH) // timedelta(seconds=epoch_seconds)
     return _UNIX_EPOCH + timedelta(seconds=elapsed * epoch_seconds)
+
+
+def boundary_before(instant: datetime, epoch_seconds: int) -> datetime:
+    """The latest boundary < instant: the last one stream time at `instant` has passed."""
+    start = boundary_at_or_before(instant, epoch_seconds)
+    return start - timedelta(seconds=epoch_seconds) if start == instant else start
+
+
+def boundary_at_or_after(instant: datetime, epoch_seconds: int) -> datetime:
+    """The earliest boundary ≥ instant: the one whose window holds `instant`."""
+    start = boundary_at_or_before(instant, epoch_seconds)
+    return start if start == instant else start + timedelta(seconds=epoch_seconds)
 
 
 @dataclass(frozen=True, slots=True)
 class EpochClock:
-    """Stream time of one partition and the last boundary it closed.
+    """Stream time of one partition and the last boundary it has handled.
 
     Stream time only moves forward: a late event (older than stream time) is applied to the
-    state but does not move the clock.
+    state but does not move the clock. Invariant once started: `closed_through` is the last
+    boundary before stream time, or an earlier one while `PartitionMeasurer.advance` is
+    closing boundaries.
     """
 
     epoch_seconds: int
@@ -44,11 +63,23 @@ class EpochClock:
     started_through: datetime | None = None
 
     @property
+    def step(self) -> timedelta:
+        """One epoch."""
+        return timedelta(seconds=self.epoch_seconds)
+
+    @property
     def first_boundary(self) -> datetime | None:
-        """The first boundary this clock closes (None before the first observation)."""
+        """The first boundary this clock may close (None before the first observation)."""
         if self.started_through is None:
             return None
-        return self.started_through + timedelta(seconds=self.epoch_seconds)
+        return self.started_through + self.step
+
+    @property
+    def next_boundary(self) -> datetime | None:
+        """The first boundary not yet handled (None before the first observation)."""
+        if self.closed_through is None:
+            return None
+        return self.closed_through + self.step
 
     def to_json(self) -> dict[str, object]:
         """The clock as JSON-ready data (for the worker's progress checkpoint)."""
@@ -71,34 +102,26 @@ class EpochClock:
             _parse(data.get("started_through")),
         )
 
-    def advance(
-        self, instant: datetime, max_boundaries: int = 10_000
-    ) -> tuple[EpochClock, list[datetime]]:
-        """Move stream time to `instant` if later; return the new clock and the boundaries closed.
+    def observe(self, instant: datetime) -> EpochClock:
+        """Move stream time to `instant` if later; `closed_through` stays where it is.
 
-        Every boundary strictly between the last closed one and the new stream time is closed,
-        in order, so that all partitions publish a summary for the same boundaries. A first
-        observation closes nothing: there is no history before it.
+        A first observation starts the clock with every boundary before it handled: there is
+        no history before it.
         """
         if self.stream_time is not None and instant <= self.stream_time:
-            return self, []
+            return self
         if self.stream_time is None:
-            start = boundary_at_or_before(instant, self.epoch_seconds)
-            if start == instant:
-                start -= timedelta(seconds=self.epoch_seconds)
-            return replace(
-                self, stream_time=instant, closed_through=start, started_through=start
-            ), []
-        step = timedelta(seconds=self.epoch_seconds)
-        assert self.closed_through is not None
-        closed: list[datetime] = []
-        boundary = self.closed_through + step
-        while boundary < instant:
-            closed.append(boundary)
-            if len(closed) > max_boundaries:
-                raise OverflowError(
-                    f"stream time jumped more than {max_boundaries} epochs; raise epoch_seconds"
-                )
-            boundary += step
-        last_closed = closed[-1] if closed else self.closed_through
-        return replace(self, stream_time=instant, closed_through=last_closed), closed
+            start = boundary_before(instant, self.epoch_seconds)
+            return replace(self, stream_time=instant, closed_through=start, started_through=start)
+        return replace(self, stream_time=instant)
+
+    @property
+    def passed_through(self) -> datetime | None:
+        """The last boundary stream time has passed (None before the first observation)."""
+        if self.stream_time is None:
+            return None
+        return boundary_before(self.stream_time, self.epoch_seconds)
+
+    def closed(self, boundary: datetime) -> EpochClock:
+        """The clock once every boundary up to `boundary` is handled."""
+        return replace(self, closed_through=boundary)

@@ -23,9 +23,10 @@ from streams.pipeline.checkpoints import (
     restore_measurer,
     restore_ranker,
 )
-from streams.pipeline.measure_stage import ClosedEpoch, PartitionMeasurer
+from streams.pipeline.measure_stage import PartitionMeasurer, StreamAdvance
+from streams.pipeline.rank_schedule import BoundaryEnd, ClosedThroughMark, PartitionRankSchedule
 from streams.pipeline.rank_stage import ClassificationCounts, ManagerLookup, PartitionRanker
-from tiering import CustomerState, Measurement, Policy
+from tiering import CustomerState, Policy
 
 __all__ = ["LocalPipeline"]
 
@@ -44,9 +45,15 @@ class LocalPipeline:
         self._managers = managers
         self._states: list[dict[str, CustomerState]] = [{} for _ in range(partitions)]
         self._measurers = [PartitionMeasurer(p, policy, epoch_seconds) for p in range(partitions)]
-        self._rankers = [PartitionRanker(policy, managers) for _ in range(partitions)]
+        self._schedules = [
+            PartitionRankSchedule(PartitionRanker(policy, managers)) for _ in range(partitions)
+        ]
         self._barrier = RankBarrier(partitions)
-        self._pending: dict[tuple[datetime, int], tuple[Measurement, ...]] = {}
+        # Boundaries each partition closed (a summary published), for the tests that count
+        # them.
+        self.closed_boundaries: list[list[datetime]] = [[] for _ in range(partitions)]
+        # Customers measured because they fell due (not because of an event), per partition.
+        self.due_measurements = [0] * partitions
         self.emitted: list[TierChanged] = []
         self._policy = policy
         # The checkpoint records the worker keeps in its tables, kept here the same way, so
@@ -86,12 +93,18 @@ class LocalPipeline:
                     for customer, record in self._measured.items()
                 ),
             )
-            self._rankers[partition] = restore_ranker(
+            schedule = self._schedules[partition]
+            ranker = restore_ranker(
                 partition,
                 self._policy,
                 (RankedRecord.from_json(record.to_json()) for record in self._ranked.values()),
                 self._managers,
             )
+            # The measurements stream (a Kafka topic) and how far it was ranked survive.
+            restored = PartitionRankSchedule(ranker, schedule.ranked_through)
+            while (item := schedule.pop()) is not None:
+                restored.push(item)
+            self._schedules[partition] = restored
 
     def watermark(self, partition: int, instant: datetime) -> None:
         """A watermark control record (or the wall clock) reaching one partition."""
@@ -102,15 +115,15 @@ class LocalPipeline:
         # (an empty summary), so barriers need not wait for boundaries before it.
         measurer = self._measurers[partition]
         starting = measurer.stream_time is None
-        closed = measurer.advance(instant, self._states[partition].get)
-        announcement = measurer.start_summary() if starting else None
+        advance = measurer.advance(instant, self._states[partition].get)
+        announcement = measurer.start_marker() if starting else None
         if announcement is not None:
             self._barrier.add(announcement)
-        self._closed(partition, closed)
+        self._published(partition, advance)
 
     def classification(self, customer_id: str) -> Classification | None:
         """The current classification of a customer."""
-        return self._rankers[self.partition_of(customer_id)].classification(customer_id)
+        return self._schedules[self.partition_of(customer_id)].ranker.classification(customer_id)
 
     def ranked(self, customer_id: str) -> bytes | None:
         """The customer's value in the worker's `ranked` table (what `GET /customers/{id}`
@@ -120,16 +133,28 @@ class LocalPipeline:
 
     def counts(self, partition: int) -> ClassificationCounts:
         """How one partition's current classifications are spread (the worker's gauges)."""
-        return self._rankers[partition].counts()
+        return self._schedules[partition].ranker.counts()
 
-    def _closed(self, partition: int, epochs: list[ClosedEpoch]) -> None:
-        for epoch in epochs:
-            self._pending[(epoch.boundary, partition)] = epoch.measurements
+    def _published(self, partition: int, advance: StreamAdvance) -> None:
+        """Stage 1's outputs reach the topics; stage 2 ranks what the barrier allows."""
+        schedule = self._schedules[partition]
+        for epoch in advance.closed:
+            schedule.push(BoundaryEnd(epoch.boundary, epoch.measurements))
             self._barrier.add(epoch.summary)
             self._measured.update(measured_after_close(partition, epoch))
-        for boundary, population in self._barrier.release():
-            for ranked_partition, ranker in enumerate(self._rankers):
-                measurements = self._pending.pop((boundary, ranked_partition), ())
-                self.emitted.extend(ranker.rank(boundary, population, measurements))
+            self.closed_boundaries[partition].append(epoch.boundary)
+            self.due_measurements[partition] += epoch.causes.get("due", 0)
+        progress = advance.progress(partition)
+        if progress is not None:
+            schedule.push(ClosedThroughMark(progress.closed_through))
+            self._barrier.add(progress)
+        self._barrier.release()
+        for ranked_partition, ranked in enumerate(self._schedules):
+            for _, changes in ranked.rank_ready(self._barrier):
+                self.emitted.extend(changes)
+                ranker = ranked.ranker
                 for customer in ranker.touched:
                     self._ranked[customer] = RankedRecord(ranked_partition, *ranker.entry(customer))
+        passed = [schedule.ranked_through for schedule in self._schedules]
+        if all(instant is not None for instant in passed):
+            self._barrier.forget_through(min(instant for instant in passed if instant is not None))

@@ -1,6 +1,15 @@
 """Stage 1 of the worker, for one partition: events in; at each closed epoch boundary, the
 measurements of the customers that changed or fell due, and the partition's rank summary.
 
+A partition closes boundary E only when something of its own can change at E: customers
+changed by events since the last close (the first boundary after them), or customers falling
+due (`tiering.next_due`: a purchase or refund leaving the window or the lifecycle half,
+`new` ending, recency passing the overdue threshold, feedback ageing out; the boundary at or
+after the due instant). Every other boundary stream time passes is skipped: between closes
+no active customer's monetary, frequency or last purchase changes, so the last summary stays
+valid (recency is sketched as the last-purchase instant, see `streams.pipeline.ranks`). A
+jump of stream time costs O(closed boundaries + due customers), never O(elapsed epochs).
+
 Pure bookkeeping (no Kafka, no Faust): the agent feeds it events and customer states and
 publishes what it returns. See docs/stream-design.md.
 """
@@ -13,12 +22,17 @@ from datetime import datetime
 
 from schemas import FeedbackEvent, OrderEvent
 from streams.pipeline.due_index import DueIndex
-from streams.pipeline.epochs import EpochClock
-from streams.pipeline.ranks import DEFAULT_SKETCH_K, RankSummary, summarize
+from streams.pipeline.epochs import EpochClock, boundary_at_or_after
+from streams.pipeline.ranks import (
+    DEFAULT_SKETCH_K,
+    ClosedThrough,
+    RankSummary,
+    summarize,
+    unix_seconds,
+)
 from tiering import CustomerState, Measurement, Outcome, Policy, apply, measure, next_due
-from tiering.measure import DAY
 
-__all__ = ["ClosedEpoch", "PartitionMeasurer"]
+__all__ = ["ClosedEpoch", "PartitionMeasurer", "StreamAdvance"]
 
 StateLoader = Callable[[str], CustomerState | None]
 
@@ -37,11 +51,28 @@ class ClosedEpoch:
     causes: Mapping[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class StreamAdvance:
+    """What one move of stream time produces, to publish in this order: each closed boundary
+    (measurements, end marker, summary), then, if boundaries were skipped after the last
+    one closed, the partition's new `closed_through` (a progress marker on the measurements
+    and ranks topics)."""
+
+    closed: tuple[ClosedEpoch, ...] = ()
+    skipped_through: datetime | None = None
+
+    def progress(self, partition: int) -> ClosedThrough | None:
+        """The ranks-topic record of the skip, if any."""
+        if self.skipped_through is None:
+            return None
+        return ClosedThrough(partition=partition, closed_through=self.skipped_through)
+
+
 @dataclass(frozen=True, slots=True)
 class _RankedValues:
     monetary: float
     frequency: int
-    last_purchase_at: datetime
+    last_purchase_seconds: float
 
 
 class PartitionMeasurer:
@@ -93,24 +124,58 @@ class PartitionMeasurer:
             measurer._due.schedule(measurement.customer_id, due)
         return measurer
 
-    def advance(self, instant: datetime, load: StateLoader) -> list[ClosedEpoch]:
+    def advance(self, instant: datetime, load: StateLoader) -> StreamAdvance:
         """Move stream time (an event's time, a watermark, or the wall clock) and close the
-        boundaries it passes. Call before applying the event at `instant`, so an epoch never
-        sees events after its boundary."""
-        self._clock, boundaries = self._clock.advance(instant)
-        return [self._close(boundary, load) for boundary in boundaries]
+        boundaries it passes at which something of this partition can change, in order.
+        Call before applying the event at `instant`, so an epoch never sees events after its
+        boundary.
 
-    def start_summary(self) -> RankSummary | None:
-        """An empty summary of the boundary before the first one this partition closes.
+        Closing a boundary can schedule a due instant before `instant` (a purchase measured
+        at E leaves the window later in the same jump): the loop takes the next boundary
+        each time, so those close too.
+        """
+        moved = self._clock.observe(instant)
+        if moved is self._clock:
+            return StreamAdvance()
+        starting = self._clock.stream_time is None
+        self._clock = moved
+        passed = moved.passed_through
+        assert passed is not None
+        if starting:
+            return StreamAdvance()
+        closed: list[ClosedEpoch] = []
+        while (boundary := self._next_close()) is not None and boundary <= passed:
+            closed.append(self._close(boundary, load))
+            self._clock = self._clock.closed(boundary)
+        assert self._clock.closed_through is not None
+        if self._clock.closed_through < passed:
+            self._clock = self._clock.closed(passed)
+            return StreamAdvance(tuple(closed), passed)
+        return StreamAdvance(tuple(closed))
 
-        Published once when stream time starts, it tells every rank barrier when the
-        partition's history begins, even if the partition never closes a boundary (a
+    def _next_close(self) -> datetime | None:
+        """The next boundary at which something of this partition can change."""
+        following = self._clock.next_boundary
+        assert following is not None
+        if self._dirty:
+            return following
+        due = self._due.earliest()
+        if due is None:
+            return None
+        return max(following, boundary_at_or_after(due, self._clock.epoch_seconds))
+
+    def start_marker(self) -> ClosedThrough | None:
+        """Where this partition's history starts: every boundary before its first stream
+        time is handled (with nothing in it).
+
+        Published once when stream time starts, it tells every rank barrier that the
+        partition holds no customer at those boundaries, even if it never closes one (a
         partition whose first record is a final watermark has nothing to close).
         """
-        start, first = self._clock.started_through, self._clock.first_boundary
+        start = self._clock.started_through
         if start is None:
             return None
-        return summarize(self.partition, start, {}, k=self._sketch_k, first_boundary=first)
+        return ClosedThrough(partition=self.partition, closed_through=start)
 
     def apply(
         self, state: CustomerState | None, event: OrderEvent | FeedbackEvent
@@ -130,7 +195,9 @@ class PartitionMeasurer:
     def _remember(self, measurement: Measurement) -> None:
         if measurement.active and measurement.last_purchase_at is not None:
             self._values[measurement.customer_id] = _RankedValues(
-                float(measurement.monetary), measurement.frequency, measurement.last_purchase_at
+                float(measurement.monetary),
+                measurement.frequency,
+                unix_seconds(measurement.last_purchase_at),
             )
         else:
             self._values.pop(measurement.customer_id, None)
@@ -160,9 +227,8 @@ class PartitionMeasurer:
             {
                 "monetary": [v.monetary for v in values],
                 "frequency": [float(v.frequency) for v in values],
-                "recency_days": [float((boundary - v.last_purchase_at) // DAY) for v in values],
+                "last_purchase": [v.last_purchase_seconds for v in values],
             },
             k=self._sketch_k,
-            first_boundary=self._clock.first_boundary,
         )
         return ClosedEpoch(boundary, tuple(measurements), summary, tuple(dues), causes)

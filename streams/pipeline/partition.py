@@ -6,8 +6,9 @@ the partition's inputs in event time (streams.pipeline.merge), applies released 
 customer states, closes the boundaries stream time passes (streams.pipeline.measure_stage)
 and returns:
 
-- `outputs`: dead letters, measurements with one end marker per closed boundary, and rank
-  summaries, in the order they must be sent;
+- `outputs`: dead letters, measurements with one end marker per closed boundary, rank
+  summaries, and a progress marker on both topics when boundaries were skipped, in the
+  order they must be sent;
 - `writes`: the table writes, one value per key per batch (`None` deletes), so each customer
   touched by the batch is serialised once for all its events in the batch;
 - `committable`: per input topic, the offset after the batch's last record of it.
@@ -44,7 +45,7 @@ from streams.pipeline.checkpoints import (
 )
 from streams.pipeline.decode import RecordOrigin, decode, rejected
 from streams.pipeline.headers import Watermark, control_kind
-from streams.pipeline.measure_stage import ClosedEpoch, PartitionMeasurer
+from streams.pipeline.measure_stage import ClosedEpoch, PartitionMeasurer, StreamAdvance
 from streams.pipeline.merge import InputMerge
 from streams.pipeline.records import (
     BatchResult,
@@ -55,6 +56,7 @@ from streams.pipeline.records import (
     StateStore,
     Tables,
     boundary_end_value,
+    closed_through_value,
     measurement_value,
 )
 from streams.pipeline.repartition import SourceWatermarks, key_mismatch, source_of
@@ -316,18 +318,24 @@ class _BatchRun:
     # --- stream time ------------------------------------------------------------------------
 
     def advance(self, instant: datetime) -> None:
-        """Move stream time; publish the start announcement and every closed boundary."""
+        """Move stream time; publish the start announcement, every closed boundary and the
+        progress marker of a skip."""
         starting = self.measurer.stream_time is None
-        closed = self.measurer.advance(instant, self.load)
-        announcement = self.measurer.start_summary() if starting else None
+        advance: StreamAdvance = self.measurer.advance(instant, self.load)
+        partition = self.pipeline.partition
+        announcement = self.measurer.start_marker() if starting else None
         if announcement is not None:
             self.send(
-                self.topics.ranks,
-                str(self.pipeline.partition).encode(),
-                announcement.model_dump_json().encode(),
+                self.topics.ranks, str(partition).encode(), announcement.model_dump_json().encode()
             )
-        for epoch in closed:
+        for epoch in advance.closed:
             self.closed(epoch)
+        progress = advance.progress(partition)
+        if progress is not None:
+            self.send(self.topics.measurements, None, closed_through_value(progress.closed_through))
+            self.send(
+                self.topics.ranks, str(partition).encode(), progress.model_dump_json().encode()
+            )
 
     def closed(self, epoch: ClosedEpoch) -> None:
         partition = self.pipeline.partition

@@ -1,40 +1,77 @@
 """Global ranks across partitions from mergeable quantile sketches (Apache DataSketches KLL).
 
-Each partition owner summarises its active customers' monetary, frequency and recency_days
-values in one KLL sketch per metric and publishes it; every worker merges the latest summary
-of each partition into a `SketchPopulation`, which answers the domain's rank questions
-("what share of active customers has a strictly greater monetary?") for all partitions at once.
+Each partition owner summarises its active customers' monetary and frequency values and
+last-purchase instants in one KLL sketch per metric and publishes it; every worker merges the
+latest summary of each partition into a `SketchPopulation` *at a boundary E*, which answers
+the domain's rank questions ("what share of active customers has a strictly greater
+monetary?") for all partitions at once.
+
+Recency is sketched as the last-purchase instant l (Unix seconds, a float: exact to the
+microsecond up to year 2255) rather than as recency_days, because recency_days moves with
+time while l does not: a summary stays valid at every later boundary until the partition
+closes another one. At boundary E, recency_days(l) = floor((E − l) / 1 day), so
+
+- recency_days > r  ⇔  E − l ≥ (r + 1) days  ⇔  l ≤ E − (r + 1) days  (inclusive rank of that
+  instant), and
+- recency_days < r  ⇔  E − l < r days  ⇔  l > E − r days.
 
 KLL keeps every item while the sketch holds fewer than about `k` items, so small populations
 are ranked exactly; beyond that the normalised rank error is about 1.65 × 200 / k (DataSketches
 documentation), i.e. ~0.02 % at the default k = 16,384.
+
+Wire format of the ranks topic (version 2): a `RankSummary` (`"kind": "summary"`) at each
+boundary the partition closed, and a `ClosedThrough` (`"kind": "closed_through"`) when the
+partition starts and whenever it passed boundaries with nothing to close. Read both with
+`parse_ranks_record`.
 """
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
 
 from datasketches import kll_doubles_sketch
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-__all__ = ["DEFAULT_SKETCH_K", "METRICS", "RankSummary", "SketchPopulation", "summarize"]
+__all__ = [
+    "DEFAULT_SKETCH_K",
+    "METRICS",
+    "ClosedThrough",
+    "RankSummary",
+    "RanksRecord",
+    "SketchPopulation",
+    "parse_ranks_record",
+    "summarize",
+    "unix_seconds",
+]
 
 DEFAULT_SKETCH_K = 16_384
-METRICS = ("monetary", "frequency", "recency_days")
+# Sketched metrics: monetary, frequency, and the last-purchase instant in Unix seconds.
+METRICS = ("monetary", "frequency", "last_purchase")
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY_SECONDS = 86_400
+
+
+def unix_seconds(instant: datetime) -> float:
+    """Seconds since the Unix epoch (microseconds / 10⁶, correctly rounded)."""
+    return (instant - _UNIX_EPOCH) / timedelta(seconds=1)
 
 
 class RankSummary(BaseModel):
-    """One partition's distribution of the ranked metrics at one instant (internal topic)."""
+    """One partition's distribution of the ranked metrics at a boundary it closed.
+
+    Valid at every later boundary up to the partition's next summary: between closes nothing
+    of the partition's active customers' monetary, frequency or last purchase changes.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    kind: Literal["summary"] = "summary"
+    version: Literal[2] = 2
     partition: int = Field(ge=0)
     as_of: AwareDatetime
-    # The first boundary this partition ever closed: before it the partition had no events,
-    # so its population there is empty and the barrier need not wait for it.
-    first_boundary: AwareDatetime
     active_count: int = Field(ge=0)
     sketches_b64: dict[str, str]
 
@@ -43,12 +80,34 @@ class RankSummary(BaseModel):
         return kll_doubles_sketch.deserialize(base64.b64decode(self.sketches_b64[metric]))
 
 
+class ClosedThrough(BaseModel):
+    """A partition has handled every boundary up to `closed_through` (its summaries of the
+    ones it closed were published before this record), so its latest summary speaks for it
+    at each of them. The first one a partition sends says where its history starts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["closed_through"] = "closed_through"
+    version: Literal[2] = 2
+    partition: int = Field(ge=0)
+    closed_through: AwareDatetime
+
+
+RanksRecord = Annotated[RankSummary | ClosedThrough, Field(discriminator="kind")]
+_RANKS_ADAPTER: TypeAdapter[RankSummary | ClosedThrough] = TypeAdapter(RanksRecord)
+
+
+def parse_ranks_record(raw: bytes) -> RankSummary | ClosedThrough:
+    """Decode a value of the ranks topic (raises pydantic's ValidationError, also for the
+    version-1 summaries of earlier releases)."""
+    return _RANKS_ADAPTER.validate_json(raw)
+
+
 def summarize(
     partition: int,
     as_of: datetime,
     values: Mapping[str, Iterable[float]],
     k: int = DEFAULT_SKETCH_K,
-    first_boundary: datetime | None = None,
 ) -> RankSummary:
     """Sketch each metric's values (one value per active customer of the partition)."""
     sketches: dict[str, str] = {}
@@ -60,24 +119,25 @@ def summarize(
         active_count = max(active_count, sketch.n)
         sketches[metric] = base64.b64encode(sketch.serialize()).decode("ascii")
     return RankSummary(
-        partition=partition,
-        as_of=as_of,
-        first_boundary=first_boundary or as_of,
-        active_count=active_count,
-        sketches_b64=sketches,
+        partition=partition, as_of=as_of, active_count=active_count, sketches_b64=sketches
     )
 
 
 class SketchPopulation:
-    """Population ranks merged from partition summaries; implements tiering's `Population`."""
+    """Population ranks at boundary `as_of`, merged from partition summaries; implements
+    tiering's `Population` (metrics monetary, frequency, recency_days)."""
 
-    def __init__(self, summaries: Iterable[RankSummary], k: int = DEFAULT_SKETCH_K) -> None:
+    def __init__(
+        self, summaries: Iterable[RankSummary], as_of: datetime, k: int = DEFAULT_SKETCH_K
+    ) -> None:
         merged = {metric: kll_doubles_sketch(k) for metric in METRICS}
         for summary in summaries:
             for metric in METRICS:
                 merged[metric].merge(summary.sketch(metric))
         self._sketches = merged
         self._active_count = int(merged["monetary"].n)
+        self.as_of = as_of
+        self._as_of_seconds = unix_seconds(as_of)
 
     @property
     def active_count(self) -> int:
@@ -86,14 +146,29 @@ class SketchPopulation:
 
     def share_greater(self, metric: str, value: float) -> float:
         """Fraction of active customers whose metric is strictly greater than `value`."""
-        sketch = self._sketches[str(metric)]
-        if sketch.is_empty():
+        if str(metric) == "recency_days":
+            # recency_days > r  ⇔  last purchase ≤ E − (r + 1) days.
+            limit = self._as_of_seconds - (float(value) + 1) * _DAY_SECONDS
+            return self._share_at_or_below("last_purchase", limit)
+        if self._sketches[str(metric)].is_empty():
             return 0.0
-        return max(0.0, 1.0 - float(sketch.get_rank(float(value), True)))
+        return max(0.0, 1.0 - self._share_at_or_below(str(metric), float(value)))
 
     def share_smaller(self, metric: str, value: float) -> float:
         """Fraction of active customers whose metric is strictly smaller than `value`."""
+        if str(metric) == "recency_days":
+            # recency_days < r  ⇔  last purchase > E − r days.
+            limit = self._as_of_seconds - float(value) * _DAY_SECONDS
+            if self._sketches["last_purchase"].is_empty():
+                return 0.0
+            return max(0.0, 1.0 - self._share_at_or_below("last_purchase", limit))
         sketch = self._sketches[str(metric)]
         if sketch.is_empty():
             return 0.0
         return float(sketch.get_rank(float(value), False))
+
+    def _share_at_or_below(self, metric: str, value: float) -> float:
+        sketch = self._sketches[metric]
+        if sketch.is_empty():
+            return 0.0
+        return float(sketch.get_rank(value, True))

@@ -15,6 +15,9 @@ from datetime import datetime
 from typing import Protocol
 
 from streams.pipeline.measure_stage import ClosedEpoch
+from streams.pipeline.rank_schedule import BoundaryEnd, ClosedThroughMark
+from tiering import Measurement
+from tiering.measure import measurement_from_dict
 
 __all__ = [
     "BatchResult",
@@ -25,7 +28,9 @@ __all__ = [
     "StateStore",
     "Tables",
     "boundary_end_value",
+    "closed_through_value",
     "measurement_value",
+    "parse_measurements_record",
 ]
 
 
@@ -123,5 +128,27 @@ def measurement_value(boundary: datetime, measurement_json: bytes) -> bytes:
 
 
 def boundary_end_value(boundary: datetime) -> bytes:
-    """The end marker of a boundary on the measurements topic."""
+    """The end marker of a boundary on the measurements topic: `{"boundary": iso, "end":
+    true}`."""
     return json.dumps({"boundary": boundary.isoformat(), "end": True}).encode()
+
+
+def closed_through_value(through: datetime) -> bytes:
+    """The progress marker of the measurements topic: the partition skipped boundaries and
+    has handled every one up to `through` (`{"closed_through": iso}`; no boundary, no end)."""
+    return json.dumps({"closed_through": through.isoformat()}).encode()
+
+
+def parse_measurements_record(
+    raw: bytes,
+) -> tuple[datetime, Measurement] | BoundaryEnd | ClosedThroughMark:
+    """Decode a value of the measurements topic: a measurement with its boundary, the end
+    marker of a boundary (its measurements are the ones before it, which the reader
+    collects), or a progress marker."""
+    data = json.loads(raw)
+    if "closed_through" in data:
+        return ClosedThroughMark(datetime.fromisoformat(data["closed_through"]))
+    boundary = datetime.fromisoformat(data["boundary"])
+    if data.get("end"):
+        return BoundaryEnd(boundary)
+    return boundary, measurement_from_dict(data["m"])

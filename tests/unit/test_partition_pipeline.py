@@ -3,7 +3,6 @@ with crashes before and after commits, gives what the in-process pipeline gives.
 
 from __future__ import annotations
 
-import json
 import random
 from collections import defaultdict
 from collections.abc import Iterable
@@ -20,18 +19,19 @@ from streams.pipeline.epochs import boundary_at_or_before
 from streams.pipeline.headers import Watermark
 from streams.pipeline.local_pipeline import LocalPipeline
 from streams.pipeline.partition import MeasurePipeline
+from streams.pipeline.rank_schedule import BoundaryEnd, PartitionRankSchedule
 from streams.pipeline.rank_stage import PartitionRanker
-from streams.pipeline.ranks import RankSummary
+from streams.pipeline.ranks import parse_ranks_record
 from streams.pipeline.records import (
     BatchResult,
     InputRecord,
     Outgoing,
     StageOneTopics,
     Tables,
+    parse_measurements_record,
 )
 from tests.unit.builders import POLICY, purchase
 from tiering import Measurement
-from tiering.measure import measurement_from_json
 
 DAY_SECONDS = 86_400
 PARTITIONS = 2
@@ -153,23 +153,26 @@ def _run_stage_one(
 def _rank(sent: dict[int, list[Outgoing]]) -> list[TierChanged]:
     """Stage 2 over the measurements and summaries stage 1 sent, as LocalPipeline ranks."""
     barrier = RankBarrier(PARTITIONS)
-    pending: dict[tuple[datetime, int], list[Measurement]] = defaultdict(list)
+    schedules = [PartitionRankSchedule(PartitionRanker(POLICY)) for _ in range(PARTITIONS)]
     for partition, outputs in sent.items():
+        collected: list[Measurement] = []
         for output in outputs:
             if output.topic == TOPICS.ranks:
-                barrier.add(RankSummary.model_validate_json(output.value))
+                barrier.add(parse_ranks_record(output.value))
             elif output.topic == TOPICS.measurements:
-                record = json.loads(output.value)
-                if "m" in record:
-                    boundary = datetime.fromisoformat(record["boundary"])
-                    measurement = measurement_from_json(json.dumps(record["m"]).encode())
-                    pending[(boundary, partition)].append(measurement)
-    rankers = [PartitionRanker(POLICY) for _ in range(PARTITIONS)]
+                record = parse_measurements_record(output.value)
+                if isinstance(record, tuple):
+                    collected.append(record[1])
+                elif isinstance(record, BoundaryEnd):
+                    schedules[partition].push(BoundaryEnd(record.boundary, tuple(collected)))
+                    collected = []
+                else:
+                    schedules[partition].push(record)
+    barrier.release()
     emitted: list[TierChanged] = []
-    for boundary, population in barrier.release():
-        for partition, ranker in enumerate(rankers):
-            measurements = tuple(pending.pop((boundary, partition), ()))
-            emitted.extend(ranker.rank(boundary, population, measurements))
+    for schedule in schedules:
+        for _, changes in schedule.rank_ready(barrier):
+            emitted.extend(changes)
     return emitted
 
 

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import bisect
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
-from streams.pipeline.ranks import RankSummary, SketchPopulation, summarize
+from streams.pipeline.ranks import (
+    ClosedThrough,
+    RankSummary,
+    SketchPopulation,
+    parse_ranks_record,
+    summarize,
+    unix_seconds,
+)
+from tiering import RankedMetric
 
 AS_OF = datetime(2026, 1, 31, 23, 59, tzinfo=UTC)
 
@@ -19,10 +28,10 @@ def _split(values: list[float], partitions: int) -> list[list[float]]:
 
 def _population(values: list[float], partitions: int = 4) -> SketchPopulation:
     summaries = [
-        summarize(p, AS_OF, {"monetary": part, "frequency": part, "recency_days": part})
+        summarize(p, AS_OF, {"monetary": part, "frequency": part, "last_purchase": part})
         for p, part in enumerate(_split(values, partitions))
     ]
-    return SketchPopulation(summaries)
+    return SketchPopulation(summaries, AS_OF)
 
 
 def test_strict_shares_with_ties_match_a_hand_count() -> None:
@@ -39,7 +48,7 @@ def test_largest_value_has_nothing_above_it() -> None:
 
 
 def test_empty_population_ranks_everything_at_zero() -> None:
-    population = SketchPopulation([])
+    population = SketchPopulation([], AS_OF)
     assert population.active_count == 0
     assert population.share_greater("frequency", 5.0) == 0.0
     assert population.share_smaller("frequency", 5.0) == 0.0
@@ -64,7 +73,60 @@ def test_merged_sketches_agree_with_exact_ranks_on_twenty_thousand_customers() -
 
 def test_summary_survives_its_json_round_trip() -> None:
     summary = summarize(
-        3, AS_OF, {"monetary": [5.0, 7.0], "frequency": [1, 2], "recency_days": [0, 9]}
+        3, AS_OF, {"monetary": [5.0, 7.0], "frequency": [1, 2], "last_purchase": [0, 9]}
     )
-    restored = RankSummary.model_validate_json(summary.model_dump_json())
-    assert SketchPopulation([restored]).share_smaller("monetary", 7.0) == pytest.approx(0.5)
+    restored = parse_ranks_record(summary.model_dump_json().encode())
+    assert isinstance(restored, RankSummary)
+    assert SketchPopulation([restored], AS_OF).share_smaller("monetary", 7.0) == pytest.approx(0.5)
+
+
+def test_closed_through_survives_its_json_round_trip() -> None:
+    marker = ClosedThrough(partition=2, closed_through=AS_OF)
+    assert parse_ranks_record(marker.model_dump_json().encode()) == marker
+
+
+def test_a_version_one_summary_is_refused() -> None:
+    """Version 1 sketched recency_days, which a later boundary cannot reuse."""
+    old = (
+        '{"partition": 0, "as_of": "2026-01-31T00:00:00+00:00", "first_boundary": '
+        '"2026-01-31T00:00:00+00:00", "active_count": 0, "sketches_b64": {}}'
+    )
+    with pytest.raises(ValidationError):
+        parse_ranks_record(old.encode())
+
+
+def _recency_population(last_purchases: list[datetime], as_of: datetime) -> SketchPopulation:
+    values = [unix_seconds(instant) for instant in last_purchases]
+    summary = summarize(
+        0, as_of, {"monetary": values, "frequency": values, "last_purchase": values}
+    )
+    return SketchPopulation([summary], as_of)
+
+
+def test_recency_shares_count_whole_days_since_the_last_purchase_at_the_boundary() -> None:
+    """At E = day 10 00:00, purchases at day 8 00:00, day 8 06:00 and day 9 23:59 have
+    recency_days 2, 1 and 0: strictly more than 1 day is one of three, strictly fewer than
+    2 days two of three."""
+    day = timedelta(days=1)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    boundary = start + 10 * day
+    population = _recency_population(
+        [start + 8 * day, start + 8 * day + timedelta(hours=6), boundary - timedelta(minutes=1)],
+        boundary,
+    )
+    assert population.share_greater(RankedMetric.RECENCY_DAYS, 1) == pytest.approx(1 / 3)
+    assert population.share_smaller(RankedMetric.RECENCY_DAYS, 2) == pytest.approx(2 / 3)
+    assert population.share_greater(RankedMetric.RECENCY_DAYS, 2) == 0.0
+
+
+def test_recency_shares_move_with_the_boundary_the_population_is_taken_at() -> None:
+    """The same summary a day later: every purchase is one day older."""
+    day = timedelta(days=1)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    purchases = [start + 8 * day, start + 8 * day + timedelta(hours=6), start + 9 * day]
+    earlier = _recency_population(purchases, start + 10 * day)
+    later = _recency_population(purchases, start + 11 * day)
+    for days in range(4):
+        assert later.share_greater(RankedMetric.RECENCY_DAYS, days + 1) == pytest.approx(
+            earlier.share_greater(RankedMetric.RECENCY_DAYS, days)
+        )

@@ -8,8 +8,8 @@ import pytest
 
 from streams.pipeline.barrier import RankBarrier
 from streams.pipeline.due_index import DueIndex
-from streams.pipeline.epochs import EpochClock, boundary_at_or_before
-from streams.pipeline.ranks import RankSummary, summarize
+from streams.pipeline.epochs import EpochClock, boundary_at_or_after, boundary_at_or_before
+from streams.pipeline.ranks import ClosedThrough, RankSummary, summarize
 
 DAY = 86_400
 MIDNIGHT = datetime(2026, 3, 2, tzinfo=UTC)
@@ -26,43 +26,39 @@ def test_boundary_at_or_before_is_the_previous_midnight_for_daily_epochs() -> No
     assert boundary_at_or_before(at(0.5), DAY) == MIDNIGHT
 
 
-def test_first_observation_closes_nothing() -> None:
-    _, closed = EpochClock(DAY).advance(at(0.5))
-    assert closed == []
+def test_first_observation_handles_every_boundary_before_it() -> None:
+    clock = EpochClock(DAY).observe(at(0.5))
+    assert clock.closed_through == MIDNIGHT
+    assert clock.next_boundary == at(1)
 
 
-def test_passing_a_boundary_closes_it() -> None:
-    clock, _ = EpochClock(DAY).advance(at(0.5))
-    _, closed = clock.advance(at(1.25))
-    assert closed == [at(1)]
+def test_passing_a_boundary_passes_it() -> None:
+    clock = EpochClock(DAY).observe(at(0.5)).observe(at(1.25))
+    assert clock.passed_through == at(1)
+    assert clock.closed_through == MIDNIGHT
 
 
-def test_event_exactly_at_a_boundary_does_not_close_it() -> None:
-    """The window ending at E includes E, so E closes only once time is strictly past it."""
-    clock, _ = EpochClock(DAY).advance(at(0.5))
-    clock, closed = clock.advance(at(1))
-    assert closed == []
-    _, closed = clock.advance(at(1) + timedelta(microseconds=1))
-    assert closed == [at(1)]
+def test_event_exactly_at_a_boundary_does_not_pass_it() -> None:
+    """The window ending at E includes E, so E is passed only once time is strictly past it."""
+    clock = EpochClock(DAY).observe(at(0.5)).observe(at(1))
+    assert clock.passed_through == MIDNIGHT
+    clock = clock.observe(at(1) + timedelta(microseconds=1))
+    assert clock.passed_through == at(1)
 
 
 def test_first_event_exactly_at_a_boundary_leaves_that_boundary_to_close() -> None:
-    clock, _ = EpochClock(DAY).advance(at(1))
-    _, closed = clock.advance(at(1.5))
-    assert closed == [at(1)]
-
-
-def test_a_jump_closes_every_boundary_in_between_in_order() -> None:
-    clock, _ = EpochClock(DAY).advance(at(0.5))
-    _, closed = clock.advance(at(3.5))
-    assert closed == [at(1), at(2), at(3)]
+    clock = EpochClock(DAY).observe(at(1))
+    assert clock.next_boundary == at(1)
 
 
 def test_late_event_does_not_move_stream_time_back() -> None:
-    clock, _ = EpochClock(DAY).advance(at(2.5))
-    later, closed = clock.advance(at(1.5))
-    assert later == clock
-    assert closed == []
+    clock = EpochClock(DAY).observe(at(2.5))
+    assert clock.observe(at(1.5)) is clock
+
+
+def test_boundary_at_or_after_an_instant_is_the_end_of_its_window() -> None:
+    assert boundary_at_or_after(at(1), DAY) == at(1)
+    assert boundary_at_or_after(at(1) + timedelta(microseconds=1), DAY) == at(2)
 
 
 # --- due-index ----------------------------------------------------------------------------
@@ -96,13 +92,19 @@ def test_clearing_a_schedule_removes_the_customer() -> None:
 # --- barrier ------------------------------------------------------------------------------
 
 
-def _summary(partition: int, boundary: datetime) -> RankSummary:
-    values = {"monetary": [1.0], "frequency": [1.0], "recency_days": [0.0]}
-    return summarize(partition, boundary, values, first_boundary=at(1))
+def _summary(partition: int, boundary: datetime, active: int = 1) -> RankSummary:
+    values = {"monetary": [1.0] * active, "frequency": [1.0] * active, "last_purchase": [0.0]}
+    return summarize(partition, boundary, values)
+
+
+def _started(barrier: RankBarrier, *partitions: int) -> None:
+    for partition in partitions:
+        barrier.add(ClosedThrough(partition=partition, closed_through=at(0)))
 
 
 def test_barrier_waits_for_every_partition() -> None:
     barrier = RankBarrier(partitions=2)
+    _started(barrier, 0, 1)
     barrier.add(_summary(0, at(1)))
     assert barrier.release() == []
     barrier.add(_summary(1, at(1)))
@@ -113,16 +115,19 @@ def test_barrier_waits_for_every_partition() -> None:
 
 def test_barrier_releases_boundaries_in_order_only() -> None:
     barrier = RankBarrier(partitions=2)
-    for partition in (0, 1):
-        barrier.add(_summary(partition, at(2)))
+    _started(barrier, 0, 1)
     barrier.add(_summary(0, at(1)))
+    barrier.add(_summary(0, at(2)))
     assert barrier.release() == []
     barrier.add(_summary(1, at(1)))
-    assert [boundary for boundary, _ in barrier.release()] == [at(1), at(2)]
+    assert [boundary for boundary, _ in barrier.release()] == [at(1)]
+    barrier.add(_summary(1, at(2)))
+    assert [boundary for boundary, _ in barrier.release()] == [at(2)]
 
 
 def test_barrier_ignores_summaries_of_released_boundaries() -> None:
     barrier = RankBarrier(partitions=1)
+    _started(barrier, 0)
     barrier.add(_summary(0, at(1)))
     barrier.release()
     barrier.add(_summary(0, at(1)))
@@ -135,20 +140,39 @@ def test_barrier_needs_at_least_one_partition() -> None:
 
 
 def test_barrier_does_not_wait_for_a_partition_before_its_first_event() -> None:
-    """Partition 1 starts at boundary 3: boundaries 1 and 2 need only partition 0."""
+    """Partition 1 starts after boundary 2: boundaries 1 and 2 need only partition 0."""
     barrier = RankBarrier(partitions=2)
+    _started(barrier, 0)
     for boundary in (at(1), at(2), at(3)):
         barrier.add(_summary(0, boundary))
     assert barrier.release() == []
-    late_starter = summarize(
-        1, at(3), {"monetary": [1.0], "frequency": [1], "recency_days": [0]}, first_boundary=at(3)
-    )
-    barrier.add(late_starter)
+    barrier.add(ClosedThrough(partition=1, closed_through=at(2)))
+    barrier.add(_summary(1, at(3)))
     released = barrier.release()
     assert [boundary for boundary, _ in released] == [at(1), at(2), at(3)]
     assert [population.active_count for _, population in released] == [1, 1, 2]
 
 
-def test_clock_knows_the_first_boundary_it_closes() -> None:
-    clock, _ = EpochClock(DAY).advance(at(0.5))
-    assert clock.first_boundary == at(1)
+def test_barrier_ranks_a_skipping_partition_with_its_latest_summary() -> None:
+    """Partition 1 closed boundary 1 (two active customers) and skipped to 3: its summary
+    of 1 speaks for it at 2 and 3, boundaries only partition 0 closed."""
+    barrier = RankBarrier(partitions=2)
+    _started(barrier, 0, 1)
+    barrier.add(_summary(1, at(1), active=2))
+    barrier.add(ClosedThrough(partition=1, closed_through=at(3)))
+    for boundary in (at(1), at(2), at(3)):
+        barrier.add(_summary(0, boundary))
+    released = barrier.release()
+    assert [boundary for boundary, _ in released] == [at(1), at(2), at(3)]
+    assert [population.active_count for _, population in released] == [3, 3, 3]
+
+
+def test_barrier_releases_only_boundaries_some_partition_closed() -> None:
+    barrier = RankBarrier(partitions=2)
+    _started(barrier, 0, 1)
+    barrier.add(_summary(0, at(1)))
+    barrier.add(ClosedThrough(partition=0, closed_through=at(5)))
+    barrier.add(_summary(1, at(4)))
+    barrier.add(ClosedThrough(partition=1, closed_through=at(6)))
+    assert [boundary for boundary, _ in barrier.release()] == [at(1), at(4)]
+    assert barrier.covered_through == at(5)
