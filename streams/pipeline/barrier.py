@@ -31,7 +31,11 @@ class RankBarrier:
         self._summaries: list[dict[datetime, RankSummary]] = [{} for _ in range(partitions)]
         self._closed_through: list[datetime | None] = [None] * partitions
         self._released_through: datetime | None = None
-        self._released: list[tuple[datetime, SketchPopulation]] = []
+        # Released boundaries with each partition's latest summary there; the merged
+        # population is built when a ranker asks for it (and kept until forgotten), so a
+        # re-read of a long ranks topic does not merge sketches for boundaries already ranked.
+        self._released: list[tuple[datetime, tuple[RankSummary, ...]]] = []
+        self._populations: dict[datetime, SketchPopulation] = {}
 
     @property
     def released_through(self) -> datetime | None:
@@ -63,9 +67,9 @@ class RankBarrier:
             if released is None or record.as_of > released:
                 self._summaries[partition][record.as_of] = record
 
-    def release(self) -> list[tuple[datetime, SketchPopulation]]:
-        """Populations of the boundaries newly complete, oldest first: the boundaries some
-        partition closed, up to `covered_through`."""
+    def release(self) -> list[datetime]:
+        """The boundaries newly complete, oldest first: the boundaries some partition
+        closed, up to `covered_through` (their populations: `released_between`)."""
         covered = self.covered_through
         if covered is None:
             return []
@@ -78,16 +82,12 @@ class RankBarrier:
                 and (self._released_through is None or boundary > self._released_through)
             }
         )
-        released: list[tuple[datetime, SketchPopulation]] = []
         for boundary in boundaries:
             latest = [self._latest(partition, boundary) for partition in range(self._partitions)]
-            population = SketchPopulation(
-                (summary for summary in latest if summary is not None), boundary
-            )
-            released.append((boundary, population))
+            summaries = tuple(summary for summary in latest if summary is not None)
+            self._released.append((boundary, summaries))
             self._released_through = boundary
-        self._released.extend(released)
-        return released
+        return boundaries
 
     def _latest(self, partition: int, boundary: datetime) -> RankSummary | None:
         """The partition's latest summary at or before `boundary`; older ones are dropped
@@ -110,9 +110,24 @@ class RankBarrier:
         boundaries = [boundary for boundary, _ in self._released]
         low = 0 if after is None else bisect.bisect_right(boundaries, after)
         high = (bisect.bisect_right if inclusive else bisect.bisect_left)(boundaries, through)
-        return self._released[low:high]
+        return [
+            (boundary, self._population(boundary, summaries))
+            for boundary, summaries in self._released[low:high]
+        ]
+
+    def _population(
+        self, boundary: datetime, summaries: tuple[RankSummary, ...]
+    ) -> SketchPopulation:
+        population = self._populations.get(boundary)
+        if population is None:
+            population = SketchPopulation(summaries, boundary)
+            self._populations[boundary] = population
+        return population
 
     def forget_through(self, instant: datetime) -> None:
         """Drop released populations at or before `instant` (every ranker has passed it)."""
         boundaries = [boundary for boundary, _ in self._released]
-        del self._released[: bisect.bisect_right(boundaries, instant)]
+        forgotten = bisect.bisect_right(boundaries, instant)
+        for boundary in boundaries[:forgotten]:
+            self._populations.pop(boundary, None)
+        del self._released[:forgotten]

@@ -18,9 +18,7 @@ profile (agent on `customers`, table `profiles`). See docs/stream-design.md.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,13 +29,9 @@ from prometheus_client import CollectorRegistry
 
 from schemas import FeedbackEvent, OrderEvent
 from schemas.dead_letter import DeadLetter
+from schemas.tier_changed import TierChanged
 from streams.kafka.security import client_options, faust_credentials
 from streams.metrics import WorkerMetrics
-from streams.pipeline.barrier import RankBarrier
-from streams.pipeline.checkpoints import (
-    RankedRecord,
-    restore_ranker,
-)
 from streams.pipeline.decode import RecordOrigin, decode, rejected
 from streams.pipeline.headers import Watermark, cloudevent_headers
 from streams.pipeline.profile_stage import (
@@ -46,9 +40,8 @@ from streams.pipeline.profile_stage import (
     manager_lookup,
     read_profile_record,
 )
-from streams.pipeline.rank_stage import PartitionRanker
-from streams.pipeline.ranks import RankSummary, SketchPopulation
-from streams.pipeline.records import StageOneTopics, Tables
+from streams.pipeline.rank_schedule import BoundaryEnd
+from streams.pipeline.records import StageOneTopics, Tables, parse_measurements_record
 from streams.settings import Clock, Settings
 from streams.worker.faust_fixes import (
     discard_local_tables_under_exactly_once,
@@ -61,12 +54,12 @@ from streams.worker.faust_fixes import (
 from streams.worker.lag import LagReader
 from streams.worker.observe import WorkerObserver
 from streams.worker.stage_one import FaustTables, StageOne
+from streams.worker.stage_two import StageTwo, point_of
 from streams.worker.stage_zero import Repartitioner
 from streams.worker.topology import Topology
 from streams.worker.transaction_gate import TransactionGate
 from streams.worker.web import advertised_host, install_customer_lookup, install_endpoints
 from tiering import Policy
-from tiering.measure import measurement_from_json
 
 __all__ = ["Worker", "create_worker"]
 
@@ -179,12 +172,6 @@ class Worker:
         # inputs, so the rank stage of partition p finds its customers' managers locally.
         self.profiles = self.app.Table("profiles", **table)
         self._account_manager = manager_lookup(self.profiles.get)
-        self.barrier = RankBarrier(partitions)
-        self._released: dict[datetime, SketchPopulation] = {}
-        self._population_ready = asyncio.Condition()
-        self._rankers: dict[int, PartitionRanker] = {}
-        self._ranked_through: dict[int, datetime] = {}
-        self._pending: dict[int, list[Any]] = defaultdict(list)
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]  # Faust types receivers with a `signal` keyword; ours take it in **_
         self._gate = (
             TransactionGate(self.app) if settings.processing_guarantee == "exactly_once" else None
@@ -215,6 +202,15 @@ class Worker:
                 "held": self.held,
                 "profiles": self.profiles,
             },
+        )
+        self._stage_two = StageTwo(
+            policy,
+            partitions,
+            self.ranked,
+            self.progress,
+            self._account_manager,
+            self._send_change,
+            self.observer,
         )
         orders, feedback = self.topology.stage_one_inputs
         self._stage_one = StageOne(
@@ -321,12 +317,11 @@ class Worker:
                 self._stage_one.forget_all()
             self._stage_one.forget(tp.partition for tp in revoked)
             self._stage_zero.forget((tp.topic, tp.partition) for tp in revoked)
-            for tp in revoked:
-                self._rankers.pop(tp.partition, None)
-                self._pending.pop(tp.partition, None)
-                self._ranked_through.pop(tp.partition, None)
+            if self._gate is not None:
+                self._stage_two.forget_all()
+            self._stage_two.forget(tp.partition for tp in revoked)
         self.observer.partitions_revoked(tp.partition for tp in revoked)
-        self.observer.classifications(self._rankers.values())
+        self.observer.classifications(self._stage_two.rankers())
 
     async def _measure_agent(self, stream: Any) -> None:  # StreamT lacks noack()
         """Stage 1: batches of input records through each partition's pure pipeline
@@ -450,7 +445,7 @@ class Worker:
     # --- rank barrier -----------------------------------------------------------------------
 
     async def _read_ranks(self) -> None:
-        """Every worker reads every partition's summaries (no consumer group)."""
+        """Every worker reads every partition's summaries and progress (no consumer group)."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         consumer = AIOKafkaConsumer(
@@ -476,103 +471,64 @@ class Worker:
                     # A new assignment may bring partitions whose next boundary is older
                     # than the populations kept in memory: rebuild them from the start.
                     self._rewind_ranks.clear()
-                    self.barrier = RankBarrier(self.settings.topics.partitions)
-                    self._released.clear()
+                    self._stage_two.rewind()
                     await consumer.seek_to_beginning(*partitions)
                 batches = await consumer.getmany(timeout_ms=500)
-                summaries = [
-                    RankSummary.model_validate_json(r.value) for rs in batches.values() for r in rs
-                ]
-                if not summaries:
-                    continue
-                for summary in summaries:
-                    self.barrier.add(summary)
-                released = self.barrier.release()
-                if released:
-                    async with self._population_ready:
-                        self._released.update(released)
-                        self._population_ready.notify_all()
+                await self._stage_two.add(r.value for rs in batches.values() for r in rs)
         finally:
             await consumer.stop()
-
-    async def _population(self, boundary: datetime) -> SketchPopulation:
-        async with self._population_ready:
-            await self._population_ready.wait_for(lambda: boundary in self._released)
-            return self._released[boundary]
 
     # --- stage 2 ----------------------------------------------------------------------------
 
     async def _rank_agent(self, stream: Any) -> None:  # StreamT lacks noack()
-        # Measurements stay unacked until their boundary is ranked, so a crash before the
-        # epoch marker re-reads them instead of committing past them.
+        """Stage 2: a partition's measurements are held (unacked) until the end marker of
+        their boundary, or a progress marker, is ranked; so a crash re-reads them."""
         manual = stream.noack()
+        pending: dict[int, list[Any]] = defaultdict(list)
         async for event in manual.events():
             partition = event.message.partition
-            record = json.loads(event.message.value)
-            if not record.get("end"):
-                self._pending[partition].append(
-                    (measurement_from_json(json.dumps(record["m"]).encode()), event)
-                )
+            record = parse_measurements_record(event.message.value)
+            if isinstance(record, tuple):
+                pending[partition].append((record[1], event))
                 continue
-            boundary = datetime.fromisoformat(record["boundary"])
-            pending = self._pending.pop(partition, [])
-            ranked_through = self._ranked_through_of(partition)
-            if ranked_through is not None and boundary <= ranked_through:
-                # Ranked before a restart, in a committed transaction with its TierChanged
-                # events: the committed offsets may lag behind it, the outputs do not.
-                for _, source in pending:
+            held = pending.pop(partition, [])
+            item = record
+            if isinstance(item, BoundaryEnd):
+                item = BoundaryEnd(item.boundary, tuple(measurement for measurement, _ in held))
+            sources = [source for _, source in held] + [event]
+            if self._stage_two.ranked_already(partition, item):
+                for source in sources:
                     await manual.ack(source)
-                await manual.ack(event)
-                self.observer.boundary_done(partition, boundary)
+                self.observer.boundary_done(partition, point_of(item))
                 continue
-            # Never wait at the barrier holding the gate: summaries become visible only
-            # when the transactions that carry them commit.
             generation = self._generation
-            population = await self._population(boundary)
+            await self._stage_two.wait_covered(point_of(item))
             self._install_gate()
             async with self._record_lock:
                 if generation == self._generation:
-                    await self._rank_boundary(
-                        manual, event, partition, boundary, population, pending
-                    )
+                    await self._stage_two.rank(partition, item, self._assigned_measurements())
+                    for source in sources:
+                        await manual.ack(source)
 
-    async def _rank_boundary(
-        self,
-        manual: Any,
-        event: Any,
-        partition: int,
-        boundary: datetime,
-        population: SketchPopulation,
-        pending: list[Any],
-    ) -> None:
-        ranker = self._ranker(partition)
-        measurements = tuple(measurement for measurement, _ in pending)
-        started = time.perf_counter()
-        changes = ranker.rank(boundary, population, measurements)
-        sweep_seconds = time.perf_counter() - started
-        for change in changes:
-            await self.tier_changes.send(
-                key=change.customer_id.encode(),
-                value=change.model_dump_json().encode(),
-                headers=cloudevent_headers(
-                    "io.tierstream.TierChanged.v1",
-                    change.event_id,
-                    change.occurred_at,
-                    change.customer_id,
-                ),
-                partition=partition,
-            )
-        self.observer.boundary_ranked(partition, boundary, changes, ranker, sweep_seconds)
-        self.observer.classifications(self._rankers.values())
-        for customer in ranker.touched:
-            record = RankedRecord(partition, *ranker.entry(customer))
-            self.ranked[customer.encode()] = record.to_json()
-        self._ranked_through[partition] = boundary
-        self.progress[f"ranked-{partition}".encode()] = boundary.isoformat().encode()
-        self._forget_populations()
-        for _, source in pending:
-            await manual.ack(source)
-        await manual.ack(event)
+    def _assigned_measurements(self) -> set[int]:
+        return {
+            tp.partition
+            for tp in self.app.assignor.assigned_actives()
+            if tp.topic == self.topology.measurements
+        }
+
+    async def _send_change(self, partition: int, change: TierChanged) -> None:
+        await self.tier_changes.send(
+            key=change.customer_id.encode(),
+            value=change.model_dump_json().encode(),
+            headers=cloudevent_headers(
+                "io.tierstream.TierChanged.v1",
+                change.event_id,
+                change.occurred_at,
+                change.customer_id,
+            ),
+            partition=partition,
+        )
 
     async def _sample_metrics(self) -> None:
         """Every few seconds: consumer lag of the assigned input partitions, table sizes,
@@ -607,37 +563,6 @@ class Worker:
                 await asyncio.sleep(settings.metrics_interval_seconds)
         finally:
             await reader.stop()
-
-    def _ranker(self, partition: int) -> PartitionRanker:
-        """The partition's stage-2 bookkeeping, restored from the `ranked` table on first use."""
-        if partition not in self._rankers:
-            records = (RankedRecord.from_json(value) for value in self.ranked.values())
-            self._rankers[partition] = restore_ranker(
-                partition, self.policy, records, self._account_manager
-            )
-        return self._rankers[partition]
-
-    def _ranked_through_of(self, partition: int) -> datetime | None:
-        """The last boundary this partition ranked, from the tables after a restart."""
-        if partition not in self._ranked_through:
-            checkpoint = self.progress.get(f"ranked-{partition}".encode())
-            if checkpoint is None:
-                return None
-            self._ranked_through[partition] = datetime.fromisoformat(checkpoint.decode())
-        return self._ranked_through[partition]
-
-    def _forget_populations(self) -> None:
-        """Drop populations that no assigned partition can ask for any more."""
-        assigned = {
-            tp.partition
-            for tp in self.app.assignor.assigned_actives()
-            if tp.topic == self.topology.measurements
-        }
-        if not assigned or not assigned <= self._ranked_through.keys():
-            return
-        oldest_needed = min(self._ranked_through[partition] for partition in assigned)
-        for boundary in [b for b in self._released if b < oldest_needed]:
-            del self._released[boundary]
 
 
 def create_worker(

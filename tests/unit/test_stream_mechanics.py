@@ -9,7 +9,7 @@ import pytest
 from streams.pipeline.barrier import RankBarrier
 from streams.pipeline.due_index import DueIndex
 from streams.pipeline.epochs import EpochClock, boundary_at_or_after, boundary_at_or_before
-from streams.pipeline.ranks import ClosedThrough, RankSummary, summarize
+from streams.pipeline.ranks import ClosedThrough, RankSummary, SketchPopulation, summarize
 
 DAY = 86_400
 MIDNIGHT = datetime(2026, 3, 2, tzinfo=UTC)
@@ -97,6 +97,18 @@ def _summary(partition: int, boundary: datetime, active: int = 1) -> RankSummary
     return summarize(partition, boundary, values)
 
 
+def _release(barrier: RankBarrier) -> list[tuple[datetime, SketchPopulation]]:
+    """The newly released boundaries with their populations."""
+    boundaries = barrier.release()
+    if not boundaries:
+        return []
+    return [
+        (boundary, population)
+        for boundary, population in barrier.released_between(None, boundaries[-1])
+        if boundary in boundaries
+    ]
+
+
 def _started(barrier: RankBarrier, *partitions: int) -> None:
     for partition in partitions:
         barrier.add(ClosedThrough(partition=partition, closed_through=at(0)))
@@ -106,9 +118,9 @@ def test_barrier_waits_for_every_partition() -> None:
     barrier = RankBarrier(partitions=2)
     _started(barrier, 0, 1)
     barrier.add(_summary(0, at(1)))
-    assert barrier.release() == []
+    assert _release(barrier) == []
     barrier.add(_summary(1, at(1)))
-    released = barrier.release()
+    released = _release(barrier)
     assert [boundary for boundary, _ in released] == [at(1)]
     assert released[0][1].active_count == 2
 
@@ -118,20 +130,20 @@ def test_barrier_releases_boundaries_in_order_only() -> None:
     _started(barrier, 0, 1)
     barrier.add(_summary(0, at(1)))
     barrier.add(_summary(0, at(2)))
-    assert barrier.release() == []
+    assert _release(barrier) == []
     barrier.add(_summary(1, at(1)))
-    assert [boundary for boundary, _ in barrier.release()] == [at(1)]
+    assert [boundary for boundary, _ in _release(barrier)] == [at(1)]
     barrier.add(_summary(1, at(2)))
-    assert [boundary for boundary, _ in barrier.release()] == [at(2)]
+    assert [boundary for boundary, _ in _release(barrier)] == [at(2)]
 
 
 def test_barrier_ignores_summaries_of_released_boundaries() -> None:
     barrier = RankBarrier(partitions=1)
     _started(barrier, 0)
     barrier.add(_summary(0, at(1)))
-    barrier.release()
+    _release(barrier)
     barrier.add(_summary(0, at(1)))
-    assert barrier.release() == []
+    assert _release(barrier) == []
 
 
 def test_barrier_needs_at_least_one_partition() -> None:
@@ -145,10 +157,10 @@ def test_barrier_does_not_wait_for_a_partition_before_its_first_event() -> None:
     _started(barrier, 0)
     for boundary in (at(1), at(2), at(3)):
         barrier.add(_summary(0, boundary))
-    assert barrier.release() == []
+    assert _release(barrier) == []
     barrier.add(ClosedThrough(partition=1, closed_through=at(2)))
     barrier.add(_summary(1, at(3)))
-    released = barrier.release()
+    released = _release(barrier)
     assert [boundary for boundary, _ in released] == [at(1), at(2), at(3)]
     assert [population.active_count for _, population in released] == [1, 1, 2]
 
@@ -162,7 +174,7 @@ def test_barrier_ranks_a_skipping_partition_with_its_latest_summary() -> None:
     barrier.add(ClosedThrough(partition=1, closed_through=at(3)))
     for boundary in (at(1), at(2), at(3)):
         barrier.add(_summary(0, boundary))
-    released = barrier.release()
+    released = _release(barrier)
     assert [boundary for boundary, _ in released] == [at(1), at(2), at(3)]
     assert [population.active_count for _, population in released] == [3, 3, 3]
 
@@ -174,5 +186,5 @@ def test_barrier_releases_only_boundaries_some_partition_closed() -> None:
     barrier.add(ClosedThrough(partition=0, closed_through=at(5)))
     barrier.add(_summary(1, at(4)))
     barrier.add(ClosedThrough(partition=1, closed_through=at(6)))
-    assert [boundary for boundary, _ in barrier.release()] == [at(1), at(4)]
+    assert [boundary for boundary, _ in _release(barrier)] == [at(1), at(4)]
     assert barrier.covered_through == at(5)
