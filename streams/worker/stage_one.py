@@ -12,7 +12,7 @@ import logging
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -122,7 +122,9 @@ class StageOne:
         of a partition rebuilds its pipeline from the tables."""
         for partition in partitions:
             self._pipelines.pop(partition, None)
-            self._resume(partition)
+            self.stopped.pop(partition, None)
+            with suppress(KeyError):  # a partition never processed here has no series
+                self._metrics.partitions_stopped.remove(str(partition))
 
     def forget_all(self) -> None:
         """Drop every pipeline and every stop: the consumer re-delivers from the committed
@@ -133,7 +135,7 @@ class StageOne:
 
     def _resume(self, partition: int) -> None:
         if self.stopped.pop(partition, None) is not None:
-            self._metrics.partitions_stopped.remove(str(partition))
+            self._metrics.partitions_stopped.labels(partition=str(partition)).set(0)
 
     def _pipeline(self, partition: int) -> tuple[MeasurePipeline, _Listener]:
         if partition not in self._pipelines:
@@ -141,6 +143,8 @@ class StageOne:
             pipeline = MeasurePipeline(
                 partition, self._policy, self._topics, self._epoch_seconds, self._tables, listener
             )
+            # 0 for every partition this worker runs, so the series exist before any stop.
+            self._metrics.partitions_stopped.labels(partition=str(partition)).set(0)
             if pipeline.measurer.stream_time is not None:
                 log.info("partition %d restored at %s", partition, pipeline.measurer.stream_time)
             self._pipelines[partition] = (pipeline, listener)

@@ -100,7 +100,17 @@ async def test_a_corrupt_state_stops_its_partition_at_that_record_and_no_other()
     assert acked == [ahead[0], before, ahead[1], other]
     assert stage.stopped == {0: ("orders", 1)}
     assert _stopped_gauge(registry, 0) == 1
-    assert _stopped_gauge(registry, 1) is None
+    assert _stopped_gauge(registry, 1) == 0
+
+
+async def test_a_revoked_partition_leaves_no_series() -> None:
+    stage, registry = _stage_one(_tables())
+    await stage.process([_feedback_ahead(0)])
+    assert _stopped_gauge(registry, 0) == 0
+
+    stage.forget([0])
+
+    assert _stopped_gauge(registry, 0) is None
 
 
 async def test_records_of_a_stopped_partition_are_never_acknowledged() -> None:
@@ -123,4 +133,4 @@ async def test_a_rebalance_lifts_the_stop_so_the_record_is_tried_again() -> None
     stage.forget_all()
 
     assert stage.stopped == {}
-    assert _stopped_gauge(registry, 0) is None
+    assert _stopped_gauge(registry, 0) == 0
