@@ -178,3 +178,95 @@ def test_a_commit_never_passes_feedback_still_held_in_the_event_time_merge(
         received = tier_changes(infra, unique_name, len(expected.emitted), 120)
 
     assert per_customer(received) == per_customer(expected.emitted), log_tail(log)
+
+
+def _wait_for_a_dead_letter_sent(bootstrap: str, topic: str, log: Path) -> None:
+    """Poll (bounded) until `topic` holds a record, committed or not: it is written before the
+    rejected record is acknowledged, in the same turn of the worker's record lock."""
+    from aiokafka import AIOKafkaConsumer
+
+    async def read() -> None:
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            isolation_level="read_uncommitted",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            deadline = asyncio.get_running_loop().time() + 120
+            while not await consumer.getmany(timeout_ms=500):
+                assert asyncio.get_running_loop().time() < deadline, log_tail(log)
+        finally:
+            await consumer.stop()
+
+    asyncio.run(read())
+
+
+def _wait_for_a_commit(
+    bootstrap: str, group: str, topic: str, partitions: int, offset: int, log: Path
+) -> None:
+    """Poll (bounded) until some partition of `topic` has `offset` committed."""
+    deadline = time.monotonic() + 120
+    while offset not in _committed(bootstrap, group, topic, partitions).values():
+        assert time.monotonic() < deadline, log_tail(log)
+        time.sleep(1)
+
+
+def test_a_record_held_at_the_committed_offset_survives_a_dead_letter_behind_it_and_a_sigkill(
+    infra: Infra, unique_name: str, tmp_path: Path
+) -> None:
+    """Feedback offset 0 is committed; the complaint at offset 1 waits in the merge for the
+    orders input to reach its time, and a malformed record at offset 2 is dead-lettered at
+    once. Faust's gap check lets a run of acknowledged offsets start one past the committed
+    offset: committing 3 would lose the complaint at the restart (no at_risk change)."""
+    partitions = 2
+    start = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    first, second, third = (
+        order("C1", f"O{day}", start + timedelta(days=day), "120") for day in range(3)
+    )
+    praise = FeedbackEvent(
+        event_id="f-0",
+        customer_id="C1",
+        occurred_at=start + timedelta(hours=1),
+        kind=FeedbackKind.PRAISE,
+    )
+    complaint = FeedbackEvent(
+        event_id="f-1",
+        customer_id="C1",
+        occurred_at=start + timedelta(days=3),
+        kind=FeedbackKind.COMPLAINT,
+    )
+    end = start + timedelta(days=10)
+    expected = LocalPipeline(default_policy(), partitions, DAY)
+    for event in (first, praise, second, third, complaint):
+        expected.feed(event)
+    for partition in range(partitions):
+        expected.watermark(partition, end)
+    assert any(change.current.risk.value == "at_risk" for change in expected.emitted)
+
+    env = worker_env(infra, unique_name, tmp_path / "data", partitions=partitions)
+    prepare_topics(infra, unique_name, partitions)
+    bootstrap = infra.kafka_bootstrap
+    orders_topic, feedback_topic = f"{unique_name}-orders", f"{unique_name}-feedback"
+    malformed: Outgoing = (feedback_topic, b"C1", b"{not json", [], None)
+    log = tmp_path / "worker.log"
+    with running_worker(env, log) as worker:
+        # The praise is released (the orders input reached the second day): offset 1 of
+        # its feedback partition is committed.
+        asyncio.run(produce(bootstrap, _records(unique_name, [first, praise, second])))
+        _wait_for_a_commit(bootstrap, unique_name, feedback_topic, partitions, 1, log)
+        asyncio.run(produce(bootstrap, [*_records(unique_name, [complaint]), malformed]))
+        _wait_for_a_dead_letter_sent(bootstrap, f"{unique_name}-dlq", log)
+        # Acknowledged after the dead letter, so the commit of its offset comes after the
+        # commit that could pass the complaint.
+        asyncio.run(produce(bootstrap, _records(unique_name, [third])))
+        _wait_for_a_commit(bootstrap, unique_name, orders_topic, partitions, 3, log)
+        worker.kill()
+        worker.wait(timeout=30)
+    asyncio.run(produce(bootstrap, watermarks(unique_name, end, partitions)))
+    with running_worker(env, log):
+        received = tier_changes(infra, unique_name, len(expected.emitted), 120)
+
+    assert per_customer(received) == per_customer(expected.emitted), log_tail(log)
