@@ -44,7 +44,7 @@ def main() -> int:
     args = parser.parse_args()
     customers = args.customers or max(args.events // 10, 10)
 
-    from streams.commands.replay import merge_in_event_time_order
+    from streams.cli.replay import merge_in_event_time_order
 
     from schemas import FeedbackEvent, OrderEvent
     from streams.data.csv_input import CsvReport, read_feedback, read_orders

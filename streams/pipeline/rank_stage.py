@@ -22,6 +22,7 @@ from schemas.profile import AccountManager
 from schemas.tier_changed import TierChanged, tier_changed_event_id
 from streams.pipeline.cut_sweep import changed_positions
 from streams.pipeline.due_index import DueIndex
+from streams.pipeline.value_index import RANKED_VALUES, ValueIndex
 from tiering import (
     Measurement,
     Policy,
@@ -82,6 +83,7 @@ class PartitionRanker:
         self._policy = policy
         self._managers = managers or (lambda _customer: None)
         self._latest: dict[str, Measurement] = {}
+        self._index = ValueIndex()
         self._current: dict[str, tuple[Classification, TierHold]] = {}
         self._hold_due = DueIndex()
         # Evaluations of the last `rank` call only: `entry` hands them to the checkpoint,
@@ -115,7 +117,7 @@ class PartitionRanker:
         ranker = cls(policy, managers)
         for measurement, classification, hold in entries:
             customer_id = measurement.customer_id
-            ranker._latest[customer_id] = measurement
+            ranker._remember(measurement)
             if classification is not None:
                 ranker._current[customer_id] = (classification, hold)
                 ranker._hold_due.schedule(customer_id, ranker._hold_expiry(hold))
@@ -131,6 +133,10 @@ class PartitionRanker:
         classification, hold = self._current.get(customer_id, (None, TierHold()))
         evaluation = self._evaluated.get(customer_id)
         return self._latest[customer_id], classification, hold, evaluation
+
+    def _remember(self, measurement: Measurement) -> None:
+        self._index.replace(self._latest.get(measurement.customer_id), measurement)
+        self._latest[measurement.customer_id] = measurement
 
     def _hold_expiry(self, hold: TierHold) -> datetime | None:
         if hold.below_since is None:
@@ -172,7 +178,7 @@ class PartitionRanker:
     ) -> list[TierChanged]:
         """Classify at `boundary`; return the TierChanged events in customer-id order."""
         for measurement in measurements:
-            self._latest[measurement.customer_id] = measurement
+            self._remember(measurement)
         measured = {m.customer_id for m in measurements}
         affected = set(measured)
         due = self._hold_due.pop_due(boundary)
@@ -230,7 +236,6 @@ class PartitionRanker:
     def _cut_affected(
         self, before: tuple[datetime, Population], after: tuple[datetime, Population]
     ) -> set[str]:
-        active = [m for m in self._latest.values() if m.active and m.last_purchase_at is not None]
         affected: set[str] = set()
         policy = self._policy
 
@@ -263,16 +268,14 @@ class PartitionRanker:
 
             return class_of
 
-        keyed: list[
-            tuple[Callable[[Measurement], Any], Callable[..., Callable[[Any], Hashable]]]
-        ] = [
-            (lambda m: float(m.monetary), monetary_class),
-            (lambda m: float(m.frequency), frequency_class),
-            (lambda m: m.last_purchase_at, recency_class),
-        ]
-        for value_of, class_for in keyed:
-            ordered = sorted(active, key=value_of)
-            values = [value_of(m) for m in ordered]
-            for position in changed_positions(values, class_for(before), class_for(after)):
-                affected.add(ordered[position].customer_id)
+        class_for: dict[str, Callable[..., Callable[[Any], Hashable]]] = {
+            "monetary": monetary_class,
+            "frequency": frequency_class,
+            "last_purchase": recency_class,
+        }
+        for name, _ in RANKED_VALUES:
+            values = self._index.values(name)
+            before_class, after_class = class_for[name](before), class_for[name](after)
+            for position in changed_positions(values, before_class, after_class):
+                affected.add(values.customer_at(position))
         return affected
