@@ -44,9 +44,8 @@ def main() -> int:
     args = parser.parse_args()
     customers = args.customers or max(args.events // 10, 10)
 
-    from streams.cli.replay import merge_in_event_time_order
-
     from schemas import FeedbackEvent, OrderEvent
+    from streams.cli.replay import merge_in_event_time_order
     from streams.data.csv_input import CsvReport, read_feedback, read_orders
     from streams.data.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
     from streams.pipeline.decode import RecordOrigin, decode

@@ -44,6 +44,7 @@ from streams.pipeline.rank_schedule import BoundaryEnd
 from streams.pipeline.records import StageOneTopics, Tables, parse_measurements_record
 from streams.settings import Clock, Settings
 from streams.worker.faust_fixes import (
+    check_faust_version,
     discard_local_tables_under_exactly_once,
     forget_acks_of_revoked_partitions,
     forget_uncommitted_table_writes,
@@ -86,6 +87,7 @@ class Worker:
     """The Faust app with the tierstream agents, tables and the rank barrier."""
 
     def __init__(self, settings: Settings, policy: Policy, registry: CollectorRegistry) -> None:
+        check_faust_version()
         recover_tables_to_the_broker_end_offsets()
         seek_stream_partitions_before_delivering_them()
         seek_uncommitted_partitions_to_their_reset_offset()

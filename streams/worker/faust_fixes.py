@@ -1,7 +1,13 @@
-"""Work-arounds for faust-streaming 0.15.3 defects the worker depends on; each says why."""
+"""Work-arounds for faust-streaming 0.15.3 defects the worker depends on; each says why.
+
+They patch private internals of that one release, so the worker refuses to start on any
+other (`check_faust_version`): a new release must be read against each work-around first.
+The TransactionGate (streams/worker/transaction_gate.py) is the other quarantined module.
+"""
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 from collections.abc import Mapping
 from typing import Any
@@ -12,6 +18,9 @@ from faust.types import TP, AppT
 from faust.types.enums import ProcessingGuarantee
 
 __all__ = [
+    "PINNED_FAUST",
+    "FaustVersionError",
+    "check_faust_version",
     "discard_local_tables_under_exactly_once",
     "forget_acks_of_revoked_partitions",
     "forget_uncommitted_table_writes",
@@ -19,6 +28,26 @@ __all__ = [
     "seek_stream_partitions_before_delivering_them",
     "seek_uncommitted_partitions_to_their_reset_offset",
 ]
+
+
+# The faust-streaming release every work-around here and in transaction_gate.py was written
+# and tested against (constraints.txt pins it too).
+PINNED_FAUST = "0.15.3"
+
+
+class FaustVersionError(RuntimeError):
+    """The installed faust-streaming is not the release the work-arounds were made for."""
+
+
+def check_faust_version() -> None:
+    """Fail fast unless faust-streaming is exactly `PINNED_FAUST`."""
+    installed = importlib.metadata.version("faust-streaming")
+    if installed != PINNED_FAUST:
+        raise FaustVersionError(
+            f"faust-streaming {installed} is installed, but streams/worker/faust_fixes.py and "
+            f"transaction_gate.py patch internals of {PINNED_FAUST}: install {PINNED_FAUST} "
+            "(constraints.txt), or re-check each work-around against the new release first"
+        )
 
 
 async def _end_offsets_from_the_broker(
