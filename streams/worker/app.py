@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -392,15 +393,20 @@ class Worker:
 
     # --- stage 0 ----------------------------------------------------------------------------
 
-    async def _repartition_agent(self, stream: Any) -> None:  # StreamT lacks noack()
-        manual = stream.noack()
+    async def _each_record(self, stream: Any, handle: Callable[[Any], Awaitable[None]]) -> None:
+        """The loop of a per-record agent (stage 0, profiles): each record under the gate,
+        skipped when taken before a revocation (the consumer delivers it again)."""
+        manual = stream.noack()  # StreamT lacks noack()
         async for event in manual.events():
             self._install_gate()
             generation = self._generation
             async with self._record_lock:
                 if generation == self._generation:
-                    await self._stage_zero.handle(event)
+                    await handle(event)
                     await manual.ack(event)
+
+    async def _repartition_agent(self, stream: Any) -> None:
+        await self._each_record(stream, self._stage_zero.handle)
 
     async def _send_on(
         self,
@@ -421,15 +427,8 @@ class Worker:
 
     # --- profiles -----------------------------------------------------------------------------
 
-    async def _customers_agent(self, stream: Any) -> None:  # StreamT lacks noack()
-        manual = stream.noack()
-        async for event in manual.events():
-            self._install_gate()
-            generation = self._generation
-            async with self._record_lock:
-                if generation == self._generation:
-                    await self._apply_profile(event)
-                    await manual.ack(event)
+    async def _customers_agent(self, stream: Any) -> None:
+        await self._each_record(stream, self._apply_profile)
 
     async def _apply_profile(self, event: Any) -> None:
         """Store or erase one customer's profile (the manager in it is never logged)."""

@@ -14,6 +14,7 @@ from streams.data.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history
 from streams.pipeline.epochs import boundary_at_or_before
 from streams.pipeline.local_pipeline import LocalPipeline
 from tests.unit.builders import POLICY, purchase
+from tests.unit.pipeline_runs import feed_interleaved
 from tiering import score_history
 
 DAY_SECONDS = 86_400
@@ -39,23 +40,8 @@ def _run(
 ) -> tuple[LocalPipeline, datetime]:
     """Feed events keeping each partition in event-time order, partitions interleaved as asked."""
     pipeline = LocalPipeline(POLICY, PARTITIONS, DAY_SECONDS)
-    per_partition: dict[int, list[OrderEvent | FeedbackEvent]] = defaultdict(list)
-    for event in events:
-        per_partition[pipeline.partition_of(event.customer_id)].append(event)
-    if interleave == "partition-major":
-        order = [event for p in sorted(per_partition) for event in per_partition[p]]
-    else:
-        order = [
-            e
-            for batch in itertools.zip_longest(*per_partition.values())
-            for e in batch
-            if e is not None
-        ]
-    for event in order:
-        pipeline.feed(event)
     final = boundary_at_or_before(events[-1].occurred_at, DAY_SECONDS) + timedelta(days=1)
-    for partition in range(PARTITIONS):
-        pipeline.watermark(partition, final + timedelta(microseconds=1))
+    feed_interleaved(pipeline, PARTITIONS, events, interleave, final)
     return pipeline, final
 
 

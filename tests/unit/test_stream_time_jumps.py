@@ -3,7 +3,6 @@ something of its own can change, so a long gap costs nothing per elapsed epoch."
 
 from __future__ import annotations
 
-import itertools
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +20,7 @@ from streams.pipeline.rank_schedule import BoundaryEnd, ClosedThroughMark
 from streams.pipeline.ranks import ClosedThrough, RankSummary, parse_ranks_record
 from streams.pipeline.records import InputRecord, StageOneTopics, parse_measurements_record
 from tests.unit.builders import POLICY, purchase
+from tests.unit.pipeline_runs import feed_interleaved
 from tests.unit.test_partition_pipeline import NOW, DictStore
 from tiering import CustomerState, score_history
 
@@ -140,23 +140,8 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> list[Event]:
 def _run(events: list[Event], interleave: str) -> tuple[LocalPipeline, datetime]:
     """Each partition in event-time order, partitions interleaved as asked; minute epochs."""
     pipeline = LocalPipeline(POLICY, PARTITIONS, MINUTE)
-    per_partition: dict[int, list[Event]] = defaultdict(list)
-    for event in events:
-        per_partition[pipeline.partition_of(event.customer_id)].append(event)
-    if interleave == "partition-major":
-        order = [event for p in sorted(per_partition) for event in per_partition[p]]
-    else:
-        order = [
-            e
-            for batch in itertools.zip_longest(*per_partition.values())
-            for e in batch
-            if e is not None
-        ]
-    for event in order:
-        pipeline.feed(event)
     final = boundary_at_or_after(events[-1].occurred_at, MINUTE)
-    for partition in range(PARTITIONS):
-        pipeline.watermark(partition, final + timedelta(microseconds=1))
+    feed_interleaved(pipeline, PARTITIONS, events, interleave, final)
     return pipeline, final
 
 

@@ -1,0 +1,40 @@
+"""Feeding a history to LocalPipeline the way Kafka could deliver it (shared by tests)."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from schemas import FeedbackEvent, OrderEvent
+from streams.pipeline.local_pipeline import LocalPipeline
+
+Event = OrderEvent | FeedbackEvent
+
+
+def feed_interleaved(
+    pipeline: LocalPipeline,
+    partitions: int,
+    events: list[Event],
+    interleave: str,
+    final: datetime,
+) -> None:
+    """Feed events keeping each partition in event-time order, partitions interleaved as
+    asked ("partition-major": one partition after the other; else round-robin), then a
+    watermark just past `final` on every partition."""
+    per_partition: dict[int, list[Event]] = defaultdict(list)
+    for event in events:
+        per_partition[pipeline.partition_of(event.customer_id)].append(event)
+    if interleave == "partition-major":
+        order = [event for p in sorted(per_partition) for event in per_partition[p]]
+    else:
+        order = [
+            e
+            for batch in itertools.zip_longest(*per_partition.values())
+            for e in batch
+            if e is not None
+        ]
+    for event in order:
+        pipeline.feed(event)
+    for partition in range(partitions):
+        pipeline.watermark(partition, final + timedelta(microseconds=1))
