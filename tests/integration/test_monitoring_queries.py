@@ -78,6 +78,9 @@ class _SampleTraffic:
         for table, keys in (("customer-state", 10000), ("classification", 9500)):
             w.table_keys.labels(table=table).set(keys)
             w.state_bytes.labels(table=table).set(keys * 1800)
+        # Healthy traffic: every partition running (the alert must stay inactive).
+        for partition in ("0", "1"):
+            w.partitions_stopped.labels(partition=partition).set(0)
 
     def _tick(self) -> None:
         w, n, rnd = self._worker, self._notifier, self._random
