@@ -174,8 +174,13 @@ def throughput(args: argparse.Namespace, bootstrap: str, data: Path) -> None:
         data,
         args.partitions,
         TIERSTREAM_CLOCK="event",
-        TIERSTREAM_EPOCH_SECONDS="86400",
+        TIERSTREAM_EPOCH_SECONDS=str(args.epoch_seconds),
         TIERSTREAM_STORE=args.store,
+        TIERSTREAM_PROCESSING_GUARANTEE=args.guarantee,
+    )
+    print(
+        f"throughput run: epoch {args.epoch_seconds} s, {args.store}, {args.guarantee}, "
+        f"{args.partitions} partitions"
     )
     history = generate_history(args.customers, args.events, seed=11, span_days=500)
     orders = write_csv(data / "orders.csv", ORDER_HEADER, history.orders)
@@ -330,6 +335,12 @@ def main() -> int:
     parser.add_argument("--customers", type=int, help="default: events / 10")
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--store", default="memory://", choices=["memory://", "rocksdb://"])
+    parser.add_argument(
+        "--epoch-seconds", type=int, default=86_400, help="throughput run (worker default: 60)"
+    )
+    parser.add_argument(
+        "--guarantee", default="exactly_once", choices=["exactly_once", "at_least_once"]
+    )
     parser.add_argument("--rate", type=float, default=200.0, help="orders/s in the latency run")
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=15.0, help="seconds for the worker to join")
