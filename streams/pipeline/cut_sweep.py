@@ -111,24 +111,34 @@ class StepClass:
         # or lie between remembered values of equal class, so no other gap holds a customer.
         low = bisect.bisect_left(points, values[0])
         high = bisect.bisect_right(points, values[count - 1])
+        # Each pending gap: (below, its class, above, its class, customers strictly inside as
+        # positions [first, end)); a gap found by a split inherits one bound from its parent.
         pending = [
-            (points[index], classes[index], points[index + 1], classes[index + 1])
+            (
+                points[index],
+                classes[index],
+                points[index + 1],
+                classes[index + 1],
+                values.bisect_right(points[index]),
+                values.bisect_left(points[index + 1]),
+            )
             for index in range(low, high - 1)
             if classes[index] != classes[index + 1]
         ]
         steps: list[tuple[int, Any, Hashable]] = []
         while pending:
-            below, below_class, above, above_class = pending.pop()
-            inside_low, inside_high = values.bisect_right(below), values.bisect_left(above)
-            if inside_low >= inside_high:
-                steps.append((inside_low, above, above_class))
+            below, below_class, above, above_class, first, end = pending.pop()
+            if first >= end:
+                steps.append((first, above, above_class))
                 continue
-            middle = values[(inside_low + inside_high) // 2]
+            middle = values[(first + end) // 2]
             middle_class = self._evaluate(bisect.bisect_left(points, middle), middle)
             if middle_class != below_class:
-                pending.append((below, below_class, middle, middle_class))
+                middle_first = values.bisect_left(middle)
+                pending.append((below, below_class, middle, middle_class, first, middle_first))
             if middle_class != above_class:
-                pending.append((middle, middle_class, above, above_class))
+                middle_end = values.bisect_right(middle)
+                pending.append((middle, middle_class, above, above_class, middle_end, end))
         # Several empty gaps can end at the same position: the highest one's class holds there.
         steps.sort(key=lambda step: (step[0], step[1]))
         runs: list[Run] = [(0, first_class)]
