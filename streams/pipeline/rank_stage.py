@@ -15,12 +15,11 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from schemas import Classification, ClassificationMetrics, Lifecycle, Risk, Tier
 from schemas.profile import AccountManager
 from schemas.tier_changed import TierChanged, tier_changed_event_id
-from streams.pipeline.cut_sweep import changed_positions
+from streams.pipeline.cut_sweep import ClassOf, StepClass, changed_ranges
 from streams.pipeline.due_index import DueIndex
 from streams.pipeline.value_index import RANKED_VALUES, ValueIndex
 from tiering import (
@@ -90,6 +89,8 @@ class PartitionRanker:
         # which is where they are kept.
         self._evaluated: dict[str, LastEvaluation] = {}
         self._previous: tuple[datetime, Population] | None = None
+        # The step functions of `_previous` learnt by the last sweep (None: none yet).
+        self._previous_steps: dict[str, StepClass] | None = None
         # After a restore the previous population is gone: the next boundary re-evaluates
         # every customer instead of sweeping the cut points (same result, one-off cost).
         self._full_sweep = False
@@ -183,11 +184,13 @@ class PartitionRanker:
         affected = set(measured)
         due = self._hold_due.pop_due(boundary)
         affected.update(due)
+        after_steps: dict[str, StepClass] | None = None
         if self._full_sweep:
             affected.update(self._latest)
             self._full_sweep = False
         elif self._previous is not None:
-            affected.update(self._cut_affected(self._previous, (boundary, population)))
+            after_steps = _step_classes(self._policy, (boundary, population))
+            affected.update(self._cut_affected(self._previous, after_steps))
         self.touched = affected
         self._evaluated = {}
         held = set(due) - measured
@@ -198,6 +201,7 @@ class PartitionRanker:
             if event is not None:
                 events.append(event)
         self._previous = (boundary, population)
+        self._previous_steps = after_steps
         return events
 
     def _classify(
@@ -234,48 +238,60 @@ class PartitionRanker:
         )
 
     def _cut_affected(
-        self, before: tuple[datetime, Population], after: tuple[datetime, Population]
+        self, before: tuple[datetime, Population], after_steps: Mapping[str, StepClass]
     ) -> set[str]:
+        """Customers whose class given some ranked value differs between the `before` moment
+        and the step functions of the boundary being ranked.
+
+        `rank` keeps those step functions: at the next boundary they are the `before` ones,
+        and what they learnt answers most of that sweep without asking the population again.
+        """
+        before_steps = self._previous_steps
+        if before_steps is None:
+            before_steps = _step_classes(self._policy, before)
         affected: set[str] = set()
-        policy = self._policy
-
-        def monetary_class(moment: tuple[datetime, Population]) -> Callable[[float], Hashable]:
-            _, population = moment
-
-            def class_of(value: float) -> Hashable:
-                above = population.share_greater(RankedMetric.MONETARY, value)
-                return (
-                    abc_class(above, policy),
-                    score_of(population.share_smaller(RankedMetric.MONETARY, value)),
-                    above >= policy.abc.a_cut + policy.hysteresis.margin,
-                    above >= policy.abc.b_cut + policy.hysteresis.margin,
-                )
-
-            return class_of
-
-        def frequency_class(moment: tuple[datetime, Population]) -> Callable[[float], Hashable]:
-            _, population = moment
-            return lambda value: score_of(population.share_smaller(RankedMetric.FREQUENCY, value))
-
-        def recency_class(moment: tuple[datetime, Population]) -> Callable[[datetime], Hashable]:
-            instant, population = moment
-
-            def class_of(last_purchase: datetime) -> Hashable:
-                recency_days = (instant - last_purchase) // DAY
-                return score_of(
-                    population.share_greater(RankedMetric.RECENCY_DAYS, float(recency_days))
-                )
-
-            return class_of
-
-        class_for: dict[str, Callable[..., Callable[[Any], Hashable]]] = {
-            "monetary": monetary_class,
-            "frequency": frequency_class,
-            "last_purchase": recency_class,
-        }
         for name, _ in RANKED_VALUES:
             values = self._index.values(name)
-            before_class, after_class = class_for[name](before), class_for[name](after)
-            for position in changed_positions(values, before_class, after_class):
-                affected.add(values.customer_at(position))
+            before_runs = before_steps[name].runs(values)
+            after_runs = after_steps[name].runs(values)
+            for start, end in changed_ranges(before_runs, after_runs, len(values)):
+                affected.update(values.customers_between(start, end))
         return affected
+
+
+def rank_class_functions(policy: Policy, moment: tuple[datetime, Population]) -> dict[str, ClassOf]:
+    """Per ranked value (the names of RANKED_VALUES), the rank-derived classes of a customer
+    with that value at boundary `moment[0]` against population `moment[1]`: everything of a
+    classification that the population can move. Each is a monotone step function of the
+    value, as the cut sweep requires."""
+    instant, population = moment
+    a_kept = policy.abc.a_cut + policy.hysteresis.margin
+    b_kept = policy.abc.b_cut + policy.hysteresis.margin
+
+    def monetary_class(value: float) -> Hashable:
+        above = population.share_greater(RankedMetric.MONETARY, value)
+        return (
+            abc_class(above, policy),
+            score_of(population.share_smaller(RankedMetric.MONETARY, value)),
+            above >= a_kept,
+            above >= b_kept,
+        )
+
+    def frequency_class(value: float) -> Hashable:
+        return score_of(population.share_smaller(RankedMetric.FREQUENCY, value))
+
+    def recency_class(last_purchase: datetime) -> Hashable:
+        recency_days = (instant - last_purchase) // DAY
+        return score_of(population.share_greater(RankedMetric.RECENCY_DAYS, float(recency_days)))
+
+    return {
+        "monetary": monetary_class,
+        "frequency": frequency_class,
+        "last_purchase": recency_class,
+    }
+
+
+def _step_classes(policy: Policy, moment: tuple[datetime, Population]) -> dict[str, StepClass]:
+    return {
+        name: StepClass(class_of) for name, class_of in rank_class_functions(policy, moment).items()
+    }

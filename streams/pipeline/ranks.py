@@ -144,25 +144,30 @@ class SketchPopulation:
         """Number of active customers over all partitions."""
         return self._active_count
 
+    # `metric` is a RankedMetric (a StrEnum) or its value: both compare and hash as the
+    # plain string, so no str() conversion is needed on this hot path (the cut sweep and every
+    # classification ask it).
+
     def share_greater(self, metric: str, value: float) -> float:
         """Fraction of active customers whose metric is strictly greater than `value`."""
-        if str(metric) == "recency_days":
+        if metric == "recency_days":
             # recency_days > r  ⇔  last purchase ≤ E − (r + 1) days.
             limit = self._as_of_seconds - (float(value) + 1) * _DAY_SECONDS
             return self._share_at_or_below("last_purchase", limit)
-        if self._sketches[str(metric)].is_empty():
+        sketch = self._sketches[metric]
+        if sketch.is_empty():
             return 0.0
-        return max(0.0, 1.0 - self._share_at_or_below(str(metric), float(value)))
+        return max(0.0, 1.0 - float(sketch.get_rank(float(value), True)))
 
     def share_smaller(self, metric: str, value: float) -> float:
         """Fraction of active customers whose metric is strictly smaller than `value`."""
-        if str(metric) == "recency_days":
+        if metric == "recency_days":
             # recency_days < r  ⇔  last purchase > E − r days.
             limit = self._as_of_seconds - float(value) * _DAY_SECONDS
             if self._sketches["last_purchase"].is_empty():
                 return 0.0
             return max(0.0, 1.0 - self._share_at_or_below("last_purchase", limit))
-        sketch = self._sketches[str(metric)]
+        sketch = self._sketches[metric]
         if sketch.is_empty():
             return 0.0
         return float(sketch.get_rank(float(value), False))

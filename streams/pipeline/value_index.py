@@ -48,6 +48,40 @@ class SortedValues(Sequence[Any]):
         customer_id: str = self._entries[position][1]
         return customer_id
 
+    def customers_between(self, start: int, end: int) -> list[str]:
+        """The customer ids at positions start ≤ i < end."""
+        return [customer_id for _, customer_id in self._entries.islice(start, end)]
+
+    def bisect_left(self, value: Any) -> int:
+        """Number of entries whose value is strictly below `value`."""
+        # (value,) sorts before every (value, customer id).
+        position: int = self._entries.bisect_left((value,))
+        return position
+
+    def bisect_right(self, value: Any) -> int:
+        """Number of entries whose value is at or below `value`."""
+        position: int = self._entries.bisect_right((value, _ABOVE_EVERY_ID))
+        return position
+
+
+class _AboveEveryId:
+    """Sorts after every customer id, so (value, this) follows every entry of that value."""
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __lt__(self, other: object) -> bool:
+        return False
+
+    def __gt__(self, other: object) -> bool:
+        return other is not self
+
+
+_ABOVE_EVERY_ID = _AboveEveryId()
+
 
 class ValueIndex:
     """Active customers sorted by each ranked value; inactive ones are in no index."""
