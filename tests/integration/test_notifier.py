@@ -233,9 +233,17 @@ async def test_sse_endpoint_streams_a_new_alert_to_a_subscriber(
         assert data["event_id"] == event.event_id
         assert data["triggers"] == ["risk_at_risk"]
         assert data["manager_id"] == "owner"
-        async with session.get(f"{base}/metrics") as metrics:
-            text = await metrics.text()
-        assert 'tierstream_alerts_total{channel="redis",outcome="sent"} 1.0' in text
+        # The counter moves once the append returns to the notifier, which can be after the
+        # subscriber has read the frame: poll (bounded) instead of reading once.
+        sent = 'tierstream_alerts_total{channel="redis",outcome="sent"} 1.0'
+        text = ""
+        async with asyncio.timeout(10):
+            while sent not in text:
+                async with session.get(f"{base}/metrics") as metrics:
+                    text = await metrics.text()
+                if sent not in text:
+                    await asyncio.sleep(0.05)
+        assert sent in text
 
 
 async def test_undeliverable_alerts_are_parked_and_replayed(
