@@ -8,7 +8,6 @@ events, which the unit tests prove equal to the batch scorer at the final bounda
 from __future__ import annotations
 
 import asyncio
-import csv
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +26,7 @@ from tests.integration.worker_process import (
     DAY,
     Outgoing,
     expected_history,
+    latest_change_per_customer,
     log_tail,
     order,
     per_customer,
@@ -34,8 +34,8 @@ from tests.integration.worker_process import (
     produce,
     read_records,
     running_worker,
+    scored_by_batch,
     tier_changes,
-    wait_until_ranked,
     watermarks,
     with_own_port,
     worker_env,
@@ -144,17 +144,13 @@ def test_the_last_tier_change_per_customer_agrees_with_tierstream_score(
     env = worker_env(infra, unique_name, tmp_path / "data")
     prepare_topics(infra, unique_name, PARTITIONS)
     _replay(monkeypatch, env, orders, feedback, final + timedelta(microseconds=1))
-    scored = tmp_path / "scored.csv"
-    score = ["score", str(orders), "--feedback", str(feedback), "--out", str(scored)]
-    assert main([*score, "--as-of", final.isoformat()]) == 0
-    with scored.open() as handle:
-        batch = {row["customer_id"]: row for row in csv.DictReader(handle)}
+    batch = scored_by_batch(orders, feedback, final, tmp_path / "scored.csv")
     log = tmp_path / "worker.log"
     with running_worker(env, log):
-        settled = wait_until_ranked(infra, unique_name, PARTITIONS, final.isoformat(), 900)
-        assert settled, log_tail(log)
-        changes = tier_changes(infra, unique_name, len(batch), 120, linger=2.0)
-    latest = {change.customer_id: change.current for change in changes}
+        changes = latest_change_per_customer(
+            infra, unique_name, PARTITIONS, final, len(batch), log, 900
+        )
+    latest = {customer: change.current for customer, change in changes.items()}
     assert latest.keys() == batch.keys(), log_tail(log)
 
     active = [Decimal(row["monetary"]) for row in batch.values() if int(row["frequency"]) > 0]

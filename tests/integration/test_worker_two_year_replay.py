@@ -12,7 +12,6 @@ and `TIERSTREAM_CLOCK=event` is left at its default: epoch 60 s, `rocksdb://` st
 
 from __future__ import annotations
 
-import csv
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,11 +26,11 @@ from streams.pipeline.epochs import boundary_at_or_after
 from streams.settings import Settings, TopicSettings
 from tests.conftest import Infra
 from tests.integration.worker_process import (
+    latest_change_per_customer,
     log_tail,
     prepare_topics,
     running_worker,
-    tier_changes,
-    wait_until_ranked,
+    scored_by_batch,
     worker_env,
 )
 
@@ -87,18 +86,13 @@ def test_a_two_year_replay_at_default_settings_agrees_with_tierstream_score(
         monkeypatch.setenv(variable, value)
     replay = ["replay", str(orders), "--feedback", str(feedback)]
     assert main([*replay, "--watermark", (final + timedelta(microseconds=1)).isoformat()]) == 0
-    scored = tmp_path / "scored.csv"
-    score = ["score", str(orders), "--feedback", str(feedback), "--out", str(scored)]
-    assert main([*score, "--as-of", final.isoformat()]) == 0
-    with scored.open() as handle:
-        batch = {row["customer_id"]: row for row in csv.DictReader(handle)}
+    batch = scored_by_batch(orders, feedback, final, tmp_path / "scored.csv")
 
     log = tmp_path / "worker.log"
     with running_worker(env, log):
-        settled = wait_until_ranked(infra, unique_name, PARTITIONS, final.isoformat(), 600)
-        assert settled, log_tail(log)
-        changes = tier_changes(infra, unique_name, len(batch), 120, linger=2.0)
-    latest = {change.customer_id: change for change in changes}
+        latest = latest_change_per_customer(
+            infra, unique_name, PARTITIONS, final, len(batch), log, 600
+        )
     assert latest.keys() == batch.keys(), log_tail(log)
 
     agreeing = sum(_agrees(latest[customer], row) for customer, row in batch.items())

@@ -7,6 +7,7 @@ consumer group, a changelog or an output topic.
 from __future__ import annotations
 
 import asyncio
+import csv
 import os
 import signal
 import subprocess
@@ -267,3 +268,31 @@ def watermarks(name: str, instant: datetime, partitions: int) -> list[Outgoing]:
         for topic in ("orders", "feedback")
         for partition in range(partitions)
     ]
+
+
+def scored_by_batch(
+    orders: Path, feedback: Path, as_of: datetime, out: Path
+) -> dict[str, dict[str, str]]:
+    """`tierstream score --as-of` of a history, by customer id: the batch side of the
+    stream-versus-score agreement tests."""
+    from streams.cli.main import main
+
+    score = ["score", str(orders), "--feedback", str(feedback), "--out", str(out)]
+    assert main([*score, "--as-of", as_of.isoformat()]) == 0
+    with out.open() as handle:
+        return {row["customer_id"]: row for row in csv.DictReader(handle)}
+
+
+def latest_change_per_customer(
+    infra: Infra,
+    name: str,
+    partitions: int,
+    final: datetime,
+    customers: int,
+    log: Path,
+    timeout: float,
+) -> dict[str, TierChanged]:
+    """Once every partition has ranked through `final`: each customer's last TierChanged."""
+    assert wait_until_ranked(infra, name, partitions, final.isoformat(), timeout), log_tail(log)
+    changes = tier_changes(infra, name, customers, 120, linger=2.0)
+    return {change.customer_id: change for change in changes}
