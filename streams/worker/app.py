@@ -28,22 +28,15 @@ import faust
 from faust.assignor import PartitionAssignor
 from prometheus_client import CollectorRegistry
 
-from schemas import FeedbackEvent, OrderEvent
-from schemas.dead_letter import DeadLetter
 from schemas.tier_changed import TierChanged
 from streams.kafka.security import client_options, faust_credentials
 from streams.metrics import WorkerMetrics
-from streams.pipeline.decode import RecordOrigin, decode, rejected
 from streams.pipeline.headers import Watermark, cloudevent_headers
-from streams.pipeline.profile_stage import (
-    EraseProfile,
-    StoreProfile,
-    manager_lookup,
-    read_profile_record,
-)
+from streams.pipeline.profile_stage import manager_lookup
 from streams.pipeline.rank_schedule import BoundaryEnd
 from streams.pipeline.records import StageOneTopics, Tables, parse_measurements_record
 from streams.settings import Clock, Settings
+from streams.worker.dead_letters import DeadLetters
 from streams.worker.faust_fixes import (
     check_faust_version,
     discard_local_tables_under_exactly_once,
@@ -55,6 +48,7 @@ from streams.worker.faust_fixes import (
 )
 from streams.worker.lag import LagReader
 from streams.worker.observe import WorkerObserver
+from streams.worker.profiles import ProfileUpdates
 from streams.worker.stage_one import FaustTables, StageOne
 from streams.worker.stage_two import StageTwo, point_of
 from streams.worker.stage_zero import Repartitioner
@@ -143,18 +137,21 @@ class Worker:
             source: self.app.topic(repartition, **raw, internal=True)
             for source, repartition in self._repartition_of.items()
         }
-        self._stage_zero = Repartitioner(
-            partitions,
-            settings.epoch_seconds,
-            self._decode_or_dead_letter,
-            self._dead_letter,
-            self._send_on,
-        )
         self.customers = self.app.topic(settings.topics.customers, **raw)
         self.measurements = self.app.topic(self.topology.measurements, **raw, internal=True)
         self.ranks_topic = self.app.topic(self.topology.ranks, **raw, internal=True)
         self.tier_changes = self.app.topic(settings.topics.tier_changes, **raw)
         self.dead_letters = self.app.topic(settings.topics.dead_letter, **raw)
+        self._dead_letters = DeadLetters(
+            self.dead_letters, self.metrics, self._label, settings.topics.orders
+        )
+        self._stage_zero = Repartitioner(
+            partitions,
+            settings.epoch_seconds,
+            self._dead_letters.decode_or_dead_letter,
+            self._dead_letters.dead_letter,
+            self._send_on,
+        )
         self._outputs = {
             self.topology.measurements: self.measurements,
             self.topology.ranks: self.ranks_topic,
@@ -176,6 +173,7 @@ class Worker:
         # inputs, so the rank stage of partition p finds its customers' managers locally.
         self.profiles = self.app.Table("profiles", **table)
         self._account_manager = manager_lookup(self.profiles.get)
+        self._profile_updates = ProfileUpdates(self.profiles, self._dead_letters, self.metrics)
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]  # Faust types receivers with a `signal` keyword; ours take it in **_
         self._gate = (
             TransactionGate(self.app) if settings.processing_guarantee == "exactly_once" else None
@@ -358,39 +356,6 @@ class Worker:
     ) -> None:
         await self._outputs[topic].send(key=key, value=value, partition=partition)
 
-    async def _decode_or_dead_letter(self, event: Any) -> OrderEvent | FeedbackEvent | None:
-        message = event.message
-        topic = message.topic
-        model: type[OrderEvent] | type[FeedbackEvent] = (
-            OrderEvent if self._label(topic) == self.settings.topics.orders else FeedbackEvent
-        )
-        decoded = decode(
-            model,
-            message.key,
-            message.value,
-            RecordOrigin(topic, message.partition, message.offset),
-            datetime.now(UTC),
-        )
-        if decoded.event is not None:
-            return decoded.event
-        assert decoded.dead_letter is not None
-        await self._send_dead_letter(decoded.dead_letter, message)
-        return None
-
-    async def _dead_letter(self, event: Any, error_type: str, reason: str) -> None:
-        message = event.message
-        origin = RecordOrigin(message.topic, message.partition, message.offset)
-        letter = rejected(message.key, message.value, origin, datetime.now(UTC), error_type, reason)
-        await self._send_dead_letter(letter, message)
-
-    async def _send_dead_letter(self, letter: DeadLetter, message: Any) -> None:
-        await self.dead_letters.send(
-            key=message.key, value=letter.model_dump_json().encode(), partition=message.partition
-        )
-        topic = self._label(message.topic)
-        self.metrics.dead_letters.labels(topic=topic, error_type=letter.error_type).inc()
-        self.metrics.events_consumed.labels(topic=topic, outcome="invalid").inc()
-
     # --- stage 0 ----------------------------------------------------------------------------
 
     async def _each_record(self, stream: Any, handle: Callable[[Any], Awaitable[None]]) -> None:
@@ -428,21 +393,7 @@ class Worker:
     # --- profiles -----------------------------------------------------------------------------
 
     async def _customers_agent(self, stream: Any) -> None:
-        await self._each_record(stream, self._apply_profile)
-
-    async def _apply_profile(self, event: Any) -> None:
-        """Store or erase one customer's profile (the manager in it is never logged)."""
-        message = event.message
-        origin = RecordOrigin(message.topic, message.partition, message.offset)
-        change = read_profile_record(message.key, message.value, origin, datetime.now(UTC))
-        if isinstance(change, DeadLetter):
-            await self._send_dead_letter(change, message)
-            return
-        if isinstance(change, StoreProfile):
-            self.profiles[change.key] = change.profile
-        elif isinstance(change, EraseProfile) and change.key in self.profiles:
-            del self.profiles[change.key]
-        self.metrics.events_consumed.labels(topic=message.topic, outcome="applied").inc()
+        await self._each_record(stream, self._profile_updates.apply)
 
     # --- rank barrier -----------------------------------------------------------------------
 

@@ -1,0 +1,43 @@
+"""The `customers` topic into the worker's `profiles` table: each customer's latest profile.
+
+The table (key customer_id) is co-partitioned with the inputs, so stage 2 of partition p
+finds the account managers of its customers locally. What a record does (store, erase on a
+tombstone, or reject) is decided by streams.pipeline.profile_stage; this module applies it.
+The manager is personal data: nothing here logs it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.dead_letter import DeadLetter
+from streams.metrics import WorkerMetrics
+from streams.pipeline.decode import RecordOrigin
+from streams.pipeline.profile_stage import EraseProfile, StoreProfile, read_profile_record
+from streams.worker.dead_letters import DeadLetters
+
+__all__ = ["ProfileUpdates"]
+
+
+class ProfileUpdates:
+    """Records of the customers topic applied to the `profiles` table."""
+
+    def __init__(self, profiles: Any, dead_letters: DeadLetters, metrics: WorkerMetrics) -> None:
+        self._profiles = profiles
+        self._dead_letters = dead_letters
+        self._metrics = metrics
+
+    async def apply(self, event: Any) -> None:
+        """Store or erase one customer's profile (the manager in it is never logged)."""
+        message = event.message
+        origin = RecordOrigin(message.topic, message.partition, message.offset)
+        change = read_profile_record(message.key, message.value, origin, datetime.now(UTC))
+        if isinstance(change, DeadLetter):
+            await self._dead_letters.send(change, message)
+            return
+        if isinstance(change, StoreProfile):
+            self._profiles[change.key] = change.profile
+        elif isinstance(change, EraseProfile) and change.key in self._profiles:
+            del self._profiles[change.key]
+        self._metrics.events_consumed.labels(topic=message.topic, outcome="applied").inc()
