@@ -18,10 +18,8 @@ profile (agent on `customers`, table `profiles`). See docs/stream-design.md.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
@@ -31,7 +29,7 @@ from prometheus_client import CollectorRegistry
 from schemas.tier_changed import TierChanged
 from streams.kafka.security import client_options, faust_credentials
 from streams.metrics import WorkerMetrics
-from streams.pipeline.headers import Watermark, cloudevent_headers
+from streams.pipeline.headers import cloudevent_headers
 from streams.pipeline.profile_stage import manager_lookup
 from streams.pipeline.rank_schedule import BoundaryEnd
 from streams.pipeline.records import StageOneTopics, Tables, parse_measurements_record
@@ -46,20 +44,18 @@ from streams.worker.faust_fixes import (
     seek_stream_partitions_before_delivering_them,
     seek_uncommitted_partitions_to_their_reset_offset,
 )
-from streams.worker.lag import LagReader
-from streams.worker.observe import WorkerObserver
+from streams.worker.observe import WorkerObserver, sample_periodically
 from streams.worker.profiles import ProfileUpdates
 from streams.worker.stage_one import FaustTables, StageOne
 from streams.worker.stage_two import StageTwo, point_of
 from streams.worker.stage_zero import Repartitioner
 from streams.worker.topology import Topology
 from streams.worker.transaction_gate import TransactionGate
+from streams.worker.wall_clock import tick_wall_clock
 from streams.worker.web import advertised_host, install_customer_lookup, install_endpoints
 from tiering import Policy
 
 __all__ = ["Worker", "create_worker"]
-
-log = logging.getLogger("tierstream.worker")
 
 
 class _OutputsInInputGroup(PartitionAssignor):
@@ -261,33 +257,7 @@ class Worker:
         return self._source_of.get(topic, topic)
 
     async def _tick_wall_clock(self) -> None:
-        """TIERSTREAM_CLOCK=wall: publish the wall clock, less the allowed lateness, as a
-        watermark to every partition of the clock topic, so that stream time moves on
-        partitions whose customers are silent. A plain (non-transactional) producer: a tick
-        carries no state, and every worker may send them for every partition."""
-        from aiokafka import AIOKafkaProducer
-
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka.bootstrap,
-            **client_options(self.settings.kafka),
-        )
-        await producer.start()
-        lateness = timedelta(seconds=self.settings.clock_lateness_seconds)
-        try:
-            while True:
-                mark = Watermark(stream_time=datetime.now(UTC) - lateness)
-                value = mark.model_dump_json().encode()
-                for partition in range(self.settings.topics.partitions):
-                    await producer.send(
-                        self.topology.clock,
-                        value,
-                        partition=partition,
-                        headers=Watermark.headers(),
-                    )
-                await producer.flush()
-                await asyncio.sleep(self.settings.clock_tick_seconds)
-        finally:
-            await producer.stop()
+        await tick_wall_clock(self.settings, self.topology.clock)
 
     async def _on_partitions_assigned(self, sender: Any, assigned: Any, **_: Any) -> None:
         self._assigned = True
@@ -484,38 +454,17 @@ class Worker:
         )
 
     async def _sample_metrics(self) -> None:
-        """Every few seconds: consumer lag of the assigned input partitions, table sizes,
-        stream time. A failed lag read is logged and retried at the next sample."""
-        from aiokafka.errors import KafkaError
-
-        settings = self.settings
-        reader = LagReader(
-            settings.kafka.bootstrap,
-            settings.app_id,
-            read_committed=settings.processing_guarantee == "exactly_once",
-            client_options=client_options(settings.kafka),
+        await sample_periodically(
+            self.settings, self.observer, self._assigned_inputs, self._stage_one.stream_times
         )
-        await reader.start()
-        reported: set[tuple[str, int]] = set()
-        try:
-            while True:
-                assigned = sorted(
-                    (tp.topic, tp.partition)
-                    for tp in self.app.consumer.assignment()
-                    if tp.topic in self._input_topics or tp.topic in self._repartition_of
-                )
-                try:
-                    offsets = await reader.read(assigned)
-                except KafkaError as error:
-                    log.warning("consumer lag not sampled: %s", type(error).__name__)
-                else:
-                    self.observer.lag(offsets.ends, offsets.committed, offsets.beginnings, reported)
-                    reported = set(offsets.ends)
-                await self.observer.sample_tables(settings.store.startswith("memory"))
-                self.observer.stream_time(self._stage_one.stream_times())
-                await asyncio.sleep(settings.metrics_interval_seconds)
-        finally:
-            await reader.stop()
+
+    def _assigned_inputs(self) -> list[tuple[str, int]]:
+        """The assigned partitions of the inputs (stage 1's and stage 0's), for the lag."""
+        return sorted(
+            (tp.topic, tp.partition)
+            for tp in self.app.consumer.assignment()
+            if tp.topic in self._input_topics or tp.topic in self._repartition_of
+        )
 
 
 def create_worker(

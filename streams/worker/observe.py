@@ -1,10 +1,10 @@
 """The worker's metrics: WorkerMetrics kept in step with the two stages and the tables.
 
 The stages call the `WorkerObserver` hooks (an event applied, an epoch closed, a boundary
-ranked, partitions revoked); a periodic task samples what is cheaper to read than to track
-(consumer lag, table sizes, stream time). Labels are topic names, partitions, table names
-and enum members only: customer ids live in memory here (for the latency) and never reach
-a label or a log line.
+ranked, partitions revoked); a periodic task (`sample_periodically`) samples what is cheaper
+to read than to track (consumer lag, table sizes, stream time). Labels are topic names,
+partitions, table names and enum members only: customer ids live in memory here (for the
+latency) and never reach a label or a log line.
 
 Event-to-TierChanged latency: for each customer, the time its latest event before a boundary
 was consumed (Faust's `Message.time_in`, set when the record left the consumer) is kept
@@ -19,19 +19,28 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from schemas import ChangedField, Direction, Lifecycle, Risk, Tier
 from schemas.tier_changed import TierChanged
+from streams.kafka.security import client_options
 from streams.metrics import WorkerMetrics
 from streams.pipeline.measure_stage import ClosedEpoch
 from streams.pipeline.rank_stage import PartitionRanker
+from streams.settings import Settings
+from streams.worker.lag import LagReader
 from tiering import Outcome
 
-__all__ = ["DEAD_LETTER_ERROR_TYPES", "REEVALUATION_CAUSES", "WorkerObserver", "consumed_at"]
+__all__ = [
+    "DEAD_LETTER_ERROR_TYPES",
+    "REEVALUATION_CAUSES",
+    "WorkerObserver",
+    "consumed_at",
+    "sample_periodically",
+]
 
 log = logging.getLogger("tierstream.worker.metrics")
 
@@ -225,3 +234,39 @@ class WorkerObserver:
                 continue
             self.metrics.table_keys.labels(table=name).set(keys)
             self.metrics.state_bytes.labels(table=name).set(size)
+
+
+async def sample_periodically(
+    settings: Settings,
+    observer: WorkerObserver,
+    assigned_inputs: Callable[[], list[tuple[str, int]]],
+    stream_times: Callable[[], Iterable[datetime | None]],
+) -> None:
+    """Every `metrics_interval_seconds`: consumer lag of the assigned input partitions
+    (`assigned_inputs()`, as (topic, partition)), table sizes, stream time. A failed lag
+    read is logged and retried at the next sample."""
+    from aiokafka.errors import KafkaError
+
+    reader = LagReader(
+        settings.kafka.bootstrap,
+        settings.app_id,
+        read_committed=settings.processing_guarantee == "exactly_once",
+        client_options=client_options(settings.kafka),
+    )
+    await reader.start()
+    reported: set[tuple[str, int]] = set()
+    try:
+        while True:
+            assigned = assigned_inputs()
+            try:
+                offsets = await reader.read(assigned)
+            except KafkaError as error:
+                log.warning("consumer lag not sampled: %s", type(error).__name__)
+            else:
+                observer.lag(offsets.ends, offsets.committed, offsets.beginnings, reported)
+                reported = set(offsets.ends)
+            await observer.sample_tables(settings.store.startswith("memory"))
+            observer.stream_time(stream_times())
+            await asyncio.sleep(settings.metrics_interval_seconds)
+    finally:
+        await reader.stop()
