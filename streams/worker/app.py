@@ -1,38 +1,39 @@
-"""The Faust worker: thin glue from Kafka records to the stream stages and back.
+"""The Faust worker: the app, its topics, tables and agents wired to the stream stages.
 
 Stage 0 (agent `repartition`, only for inputs declared not keyed by customer_id): decode,
 re-key each event by customer_id to the `{app}-{input}-repartition` topic, with its source
-partition's progress (streams/pipeline/repartition.py). Stage 1 (agent on `orders` + `feedback`, or
-their repartition topics): decode (bad records → dead-letter topic), merge
-the partition's two inputs in event-time order (streams.pipeline.merge; a record is acked only once
-applied, so a crash never commits past a buffered one), apply each event to the customer's
-state in the `customer-state` table, move the partition's stream time (events and watermark
-control records) and publish what each closed boundary produces: measurements and an epoch
-marker to the internal measurements topic, the partition's rank summary to the internal
-ranks topic. Stage 2 (agent on the measurements topic): at each epoch marker, wait for the
-boundary's merged population (the rank barrier, fed by a reader of the whole ranks topic)
-and publish the TierChanged events, each with the account manager of the customer's latest
-profile (agent on `customers`, table `profiles`). See docs/stream-design.md.
+partition's progress (streams/pipeline/repartition.py). Stage 1 (agent `measure` on `orders`
++ `feedback`, or their repartition topics): decode (bad records → dead-letter topic), merge
+the partition's two inputs in event-time order (streams.pipeline.merge; a record is acked
+only once applied, so a crash never commits past a buffered one), apply each event to the
+customer's state in the `customer-state` table, move the partition's stream time (events and
+watermark control records) and publish what each closed boundary produces: measurements and
+an epoch marker to the internal measurements topic, the partition's rank summary to the
+internal ranks topic. Stage 2 (agent `rank` on the measurements topic): at each epoch
+marker, wait for the boundary's merged population (the rank barrier, fed by a reader of the
+whole ranks topic) and publish the TierChanged events, each with the account manager of the
+customer's latest profile (agent `customers`, table `profiles`). See docs/stream-design.md.
+
+This module only builds and wires; each concept has its module beside it: the stages'
+loops in stage_zero.py, stage_one.py and stage_two.py (with the ranks-topic reader), the
+profiles in profiles.py, dead letters in dead_letters.py, the record lock and revocation
+count every agent runs under in revocation_fence.py (with transaction_gate.py under
+exactly_once), metrics in observe.py (hooks and the sampling task), wall-clock ticks in
+wall_clock.py, web endpoints in web.py, Faust work-arounds in faust_fixes.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
 from faust.assignor import PartitionAssignor
 from prometheus_client import CollectorRegistry
 
-from schemas.tier_changed import TierChanged
-from streams.kafka.security import client_options, faust_credentials
+from streams.kafka.security import faust_credentials
 from streams.metrics import WorkerMetrics
-from streams.pipeline.headers import cloudevent_headers
 from streams.pipeline.profile_stage import manager_lookup
-from streams.pipeline.rank_schedule import BoundaryEnd
-from streams.pipeline.records import StageOneTopics, Tables, parse_measurements_record
+from streams.pipeline.records import StageOneTopics, Tables
 from streams.settings import Clock, Settings
 from streams.worker.dead_letters import DeadLetters
 from streams.worker.faust_fixes import (
@@ -46,8 +47,9 @@ from streams.worker.faust_fixes import (
 )
 from streams.worker.observe import WorkerObserver, sample_periodically
 from streams.worker.profiles import ProfileUpdates
+from streams.worker.revocation_fence import RevocationFence
 from streams.worker.stage_one import FaustTables, StageOne
-from streams.worker.stage_two import StageTwo, point_of
+from streams.worker.stage_two import StageTwo
 from streams.worker.stage_zero import Repartitioner
 from streams.worker.topology import Topology
 from streams.worker.transaction_gate import TransactionGate
@@ -171,16 +173,10 @@ class Worker:
         self._account_manager = manager_lookup(self.profiles.get)
         self._profile_updates = ProfileUpdates(self.profiles, self._dead_letters, self.metrics)
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]  # Faust types receivers with a `signal` keyword; ours take it in **_
-        self._gate = (
+        self._fence = RevocationFence(
             TransactionGate(self.app) if settings.processing_guarantee == "exactly_once" else None
         )
-        self._record_lock = self._gate.lock if self._gate is not None else asyncio.Lock()
-        # Counts revocations: a record taken from a stream before one is not processed after
-        # it (the consumer goes back to the committed offsets and delivers it again).
-        self._generation = 0
         self.app.on_partitions_assigned.connect(self._on_partitions_assigned)  # type: ignore[arg-type]  # as above
-        self._rewind_ranks = asyncio.Event()
-        self._rewind_ranks.set()
         self.app.agent(self.inputs, name="measure")(self._measure_agent)
         self.app.agent(self.measurements, name="rank")(self._rank_agent)
         self.app.agent(self.customers, name="customers")(self._customers_agent)
@@ -207,7 +203,7 @@ class Worker:
             self.ranked,
             self.progress,
             self._account_manager,
-            self._send_change,
+            self.tier_changes,
             self.observer,
         )
         orders, feedback = self.topology.stage_one_inputs
@@ -245,7 +241,7 @@ class Worker:
         if settings.clock is Clock.WALL:
             self.app.task(self._tick_wall_clock)
 
-    # --- stage 1 ----------------------------------------------------------------------------
+    # --- topics -----------------------------------------------------------------------------
 
     @property
     def _input_topics(self) -> tuple[str, str]:
@@ -256,12 +252,33 @@ class Worker:
         """The topic named in metrics: a repartition topic counts as its source input."""
         return self._source_of.get(topic, topic)
 
-    async def _tick_wall_clock(self) -> None:
-        await tick_wall_clock(self.settings, self.topology.clock)
+    async def _send_output(
+        self, topic: str, key: bytes | None, value: bytes, partition: int
+    ) -> None:
+        await self._outputs[topic].send(key=key, value=value, partition=partition)
+
+    async def _send_on(
+        self,
+        source: tuple[str, int],
+        key: bytes | None,
+        value: bytes,
+        partition: int,
+        headers: list[tuple[str, bytes]],
+    ) -> None:
+        """To the source's repartition topic, in the source partition's transaction."""
+        if self._fence.gate is not None:
+            topic = self._repartition_of[source[0]]
+            await self._fence.gate.send_for(source, topic, key, value, partition, headers)
+        else:
+            await self._repartition_topics[source[0]].send(
+                key=key, value=value, partition=partition, headers=headers
+            )
+
+    # --- group membership ---------------------------------------------------------------------
 
     async def _on_partitions_assigned(self, sender: Any, assigned: Any, **_: Any) -> None:
         self._assigned = True
-        self._rewind_ranks.set()
+        self._stage_two.request_rewind()
 
     def ready(self) -> bool:
         """Readiness: the group gave this worker its partitions (possibly none, when there
@@ -278,160 +295,40 @@ class Worker:
         Under exactly_once, also the work not yet committed on the partitions this worker
         keeps: the consumer goes back to their committed offsets and processes it again.
         """
-        async with self._record_lock:
-            self._generation += 1
-            if self._gate is not None:
-                await self._gate.abort_open_transactions()
+        gate = self._fence.gate
+        async with self._fence.lock:
+            self._fence.generation += 1
+            if gate is not None:
+                await gate.abort_open_transactions()
                 forget_acks_of_revoked_partitions(self.app, revoked)
                 forget_uncommitted_table_writes(self.app)
-            if self._gate is not None:
+            if gate is not None:
                 # The tables were emptied for recovery: every pipeline restores from them.
                 self._stage_one.forget_all()
             self._stage_one.forget(tp.partition for tp in revoked)
             self._stage_zero.forget((tp.topic, tp.partition) for tp in revoked)
-            if self._gate is not None:
+            if gate is not None:
                 self._stage_two.forget_all()
             self._stage_two.forget(tp.partition for tp in revoked)
         self.observer.partitions_revoked(tp.partition for tp in revoked)
         self.observer.classifications(self._stage_two.rankers())
 
-    async def _measure_agent(self, stream: Any) -> None:  # StreamT lacks noack()
-        """Stage 1: batches of input records through each partition's pure pipeline
-        (streams.worker.stage_one); acked once their writes and outputs are handed to Faust,
-        so they commit together."""
-        manual: Any = stream.noack()
-        taken_in: dict[int, int] = {}
+    # --- agents (each loop lives with its stage; all run under the revocation fence) ---------
 
-        def stamp(value: bytes) -> bytes:
-            # The generation a record was taken in: one taken before a revocation is not
-            # processed after it (the consumer delivers it again from the committed offset).
-            taken_in[id(manual.current_event)] = self._generation
-            return value
-
-        manual.add_processor(stamp)
+    async def _measure_agent(self, stream: Any) -> None:
         settings = self.settings
-        async for events in manual.noack_take(settings.batch_records, settings.batch_seconds):
-            self._install_gate()
-            async with self._record_lock:
-                current = [e for e in events if taken_in.pop(id(e), None) == self._generation]
-                for event in await self._stage_one.process(current) if current else ():
-                    await manual.ack(event)
-
-    def _install_gate(self) -> None:
-        if self._gate is not None:
-            self._gate.install()
-
-    async def _send_output(
-        self, topic: str, key: bytes | None, value: bytes, partition: int
-    ) -> None:
-        await self._outputs[topic].send(key=key, value=value, partition=partition)
-
-    # --- stage 0 ----------------------------------------------------------------------------
-
-    async def _each_record(self, stream: Any, handle: Callable[[Any], Awaitable[None]]) -> None:
-        """The loop of a per-record agent (stage 0, profiles): each record under the gate,
-        skipped when taken before a revocation (the consumer delivers it again)."""
-        manual = stream.noack()  # StreamT lacks noack()
-        async for event in manual.events():
-            self._install_gate()
-            generation = self._generation
-            async with self._record_lock:
-                if generation == self._generation:
-                    await handle(event)
-                    await manual.ack(event)
+        await self._stage_one.consume(
+            stream, self._fence, settings.batch_records, settings.batch_seconds
+        )
 
     async def _repartition_agent(self, stream: Any) -> None:
-        await self._each_record(stream, self._stage_zero.handle)
-
-    async def _send_on(
-        self,
-        source: tuple[str, int],
-        key: bytes | None,
-        value: bytes,
-        partition: int,
-        headers: list[tuple[str, bytes]],
-    ) -> None:
-        """To the source's repartition topic, in the source partition's transaction."""
-        if self._gate is not None:
-            topic = self._repartition_of[source[0]]
-            await self._gate.send_for(source, topic, key, value, partition, headers)
-        else:
-            await self._repartition_topics[source[0]].send(
-                key=key, value=value, partition=partition, headers=headers
-            )
-
-    # --- profiles -----------------------------------------------------------------------------
+        await self._fence.each_record(stream, self._stage_zero.handle)
 
     async def _customers_agent(self, stream: Any) -> None:
-        await self._each_record(stream, self._profile_updates.apply)
+        await self._fence.each_record(stream, self._profile_updates.apply)
 
-    # --- rank barrier -----------------------------------------------------------------------
-
-    async def _read_ranks(self) -> None:
-        """Every worker reads every partition's summaries and progress (no consumer group)."""
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka.bootstrap,
-            **client_options(self.settings.kafka),
-            enable_auto_commit=False,
-            # Under exactly_once a summary counts only once its transaction commits.
-            isolation_level=(
-                "read_committed"
-                if self.settings.processing_guarantee == "exactly_once"
-                else "read_uncommitted"
-            ),
-        )
-        await consumer.start()
-        try:
-            partitions = [
-                TopicPartition(self.topology.ranks, p)
-                for p in range(self.settings.topics.partitions)
-            ]
-            consumer.assign(partitions)
-            while True:
-                if self._rewind_ranks.is_set():
-                    # A new assignment may bring partitions whose next boundary is older
-                    # than the populations kept in memory: rebuild them from the start.
-                    self._rewind_ranks.clear()
-                    self._stage_two.rewind()
-                    await consumer.seek_to_beginning(*partitions)
-                batches = await consumer.getmany(timeout_ms=500)
-                await self._stage_two.add(r.value for rs in batches.values() for r in rs)
-        finally:
-            await consumer.stop()
-
-    # --- stage 2 ----------------------------------------------------------------------------
-
-    async def _rank_agent(self, stream: Any) -> None:  # StreamT lacks noack()
-        """Stage 2: a partition's measurements are held (unacked) until the end marker of
-        their boundary, or a progress marker, is ranked; so a crash re-reads them."""
-        manual = stream.noack()
-        pending: dict[int, list[Any]] = defaultdict(list)
-        async for event in manual.events():
-            partition = event.message.partition
-            record = parse_measurements_record(event.message.value)
-            if isinstance(record, tuple):
-                pending[partition].append((record[1], event))
-                continue
-            held = pending.pop(partition, [])
-            item = record
-            if isinstance(item, BoundaryEnd):
-                item = BoundaryEnd(item.boundary, tuple(measurement for measurement, _ in held))
-            sources = [source for _, source in held] + [event]
-            if self._stage_two.ranked_already(partition, item):
-                for source in sources:
-                    await manual.ack(source)
-                self.observer.boundary_done(partition, point_of(item))
-                continue
-            generation = self._generation
-            await self._stage_two.wait_covered(point_of(item))
-            self._install_gate()
-            async with self._record_lock:
-                if generation == self._generation:
-                    await self._stage_two.rank(partition, item, self._assigned_measurements())
-                    for source in sources:
-                        await manual.ack(source)
+    async def _rank_agent(self, stream: Any) -> None:
+        await self._stage_two.consume(stream, self._fence, self._assigned_measurements)
 
     def _assigned_measurements(self) -> set[int]:
         return {
@@ -440,18 +337,10 @@ class Worker:
             if tp.topic == self.topology.measurements
         }
 
-    async def _send_change(self, partition: int, change: TierChanged) -> None:
-        await self.tier_changes.send(
-            key=change.customer_id.encode(),
-            value=change.model_dump_json().encode(),
-            headers=cloudevent_headers(
-                "io.tierstream.TierChanged.v1",
-                change.event_id,
-                change.occurred_at,
-                change.customer_id,
-            ),
-            partition=partition,
-        )
+    # --- tasks --------------------------------------------------------------------------------
+
+    async def _read_ranks(self) -> None:
+        await self._stage_two.read_ranks_topic(self.settings, self.topology.ranks)
 
     async def _sample_metrics(self) -> None:
         await sample_periodically(
@@ -465,6 +354,9 @@ class Worker:
             for tp in self.app.consumer.assignment()
             if tp.topic in self._input_topics or tp.topic in self._repartition_of
         )
+
+    async def _tick_wall_clock(self) -> None:
+        await tick_wall_clock(self.settings, self.topology.clock)
 
 
 def create_worker(

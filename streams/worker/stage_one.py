@@ -27,6 +27,7 @@ from streams.pipeline.records import (
     StageOneTopics,
 )
 from streams.worker.observe import WorkerObserver, consumed_at
+from streams.worker.revocation_fence import RevocationFence
 from tiering import Policy
 
 __all__ = ["FaustTables", "StageOne"]
@@ -112,6 +113,29 @@ class StageOne:
         self._pipelines: dict[int, tuple[MeasurePipeline, _Listener]] = {}
         # Partitions stopped by an unexpected error -> (topic, offset) of the record.
         self.stopped: dict[int, tuple[str, int]] = {}
+
+    async def consume(
+        self, stream: Any, fence: RevocationFence, batch_records: int, batch_seconds: float
+    ) -> None:  # StreamT lacks noack()
+        """The `measure` agent: batches of input records through each partition's pure
+        pipeline; acked once their writes and outputs are handed to Faust, so they commit
+        together."""
+        manual: Any = stream.noack()
+        taken_in: dict[int, int] = {}
+
+        def stamp(value: bytes) -> bytes:
+            # The generation a record was taken in: one taken before a revocation is not
+            # processed after it (the consumer delivers it again from the committed offset).
+            taken_in[id(manual.current_event)] = fence.generation
+            return value
+
+        manual.add_processor(stamp)
+        async for events in manual.noack_take(batch_records, batch_seconds):
+            fence.install_gate()
+            async with fence.lock:
+                current = [e for e in events if taken_in.pop(id(e), None) == fence.generation]
+                for event in await self.process(current) if current else ():
+                    await manual.ack(event)
 
     def stream_times(self) -> list[datetime | None]:
         """Each assigned partition's stream time (for the metrics sampler)."""

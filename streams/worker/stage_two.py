@@ -1,8 +1,10 @@
 """Stage 2 in the Faust worker: the rank barrier fed from the ranks topic, and each assigned
 partition's rank schedule (streams.pipeline.rank_schedule) driven by its measurements stream.
 
-Faust transports; what is ranked and when is the pure schedule's. The agent (in
-streams.worker.app) waits for the barrier outside the transaction gate and ranks under it.
+Faust transports; what is ranked and when is the pure schedule's. Every worker reads the
+whole ranks topic with a plain consumer (`read_ranks_topic`); the `rank` agent's loop
+(`consume`) waits for the barrier outside the transaction gate and ranks under it, then
+sends the TierChanged events to the tier-changes topic.
 """
 
 from __future__ import annotations
@@ -10,19 +12,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from schemas.tier_changed import TierChanged
+from streams.kafka.security import client_options
 from streams.pipeline.barrier import RankBarrier
 from streams.pipeline.checkpoints import RankedRecord, restore_ranker
+from streams.pipeline.headers import cloudevent_headers
 from streams.pipeline.rank_schedule import BoundaryEnd, ClosedThroughMark, PartitionRankSchedule
 from streams.pipeline.rank_stage import ManagerLookup, PartitionRanker
 from streams.pipeline.ranks import parse_ranks_record
+from streams.pipeline.records import parse_measurements_record
+from streams.settings import Settings
 from streams.worker.observe import WorkerObserver
+from streams.worker.revocation_fence import RevocationFence
 from tiering import Policy
 
 __all__ = ["StageTwo"]
@@ -51,17 +59,21 @@ class StageTwo:
         ranked: Any,
         progress: Any,
         managers: ManagerLookup,
-        send_change: Callable[[int, TierChanged], Awaitable[None]],
+        tier_changes: Any,
         observer: WorkerObserver,
     ) -> None:
+        """`ranked`, `progress`: the Faust tables; `tier_changes`: the Faust topic."""
         self._policy = policy
         self._partitions = partitions
         self._ranked = ranked
         self._progress = progress
         self._managers = managers
-        self._send_change = send_change
+        self._tier_changes = tier_changes
         self._observer = observer
         self.barrier = RankBarrier(partitions)
+        # Set on each assignment: the ranks topic is read again from its start.
+        self._rewind_requested = asyncio.Event()
+        self._rewind_requested.set()
         self._covered = asyncio.Condition()
         self._schedules: dict[int, PartitionRankSchedule] = {}
 
@@ -70,6 +82,41 @@ class StageTwo:
     def rewind(self) -> None:
         """Start the barrier afresh (the ranks topic is read again from its start)."""
         self.barrier = RankBarrier(self._partitions)
+
+    def request_rewind(self) -> None:
+        """Have the reader rebuild the barrier from the ranks topic's start (each assignment)."""
+        self._rewind_requested.set()
+
+    async def read_ranks_topic(self, settings: Settings, topic: str) -> None:
+        """Every worker reads every partition's summaries and progress (no consumer group)."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka.bootstrap,
+            **client_options(settings.kafka),
+            enable_auto_commit=False,
+            # Under exactly_once a summary counts only once its transaction commits.
+            isolation_level=(
+                "read_committed"
+                if settings.processing_guarantee == "exactly_once"
+                else "read_uncommitted"
+            ),
+        )
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(topic, p) for p in range(settings.topics.partitions)]
+            consumer.assign(partitions)
+            while True:
+                if self._rewind_requested.is_set():
+                    # A new assignment may bring partitions whose next boundary is older
+                    # than the populations kept in memory: rebuild them from the start.
+                    self._rewind_requested.clear()
+                    self.rewind()
+                    await consumer.seek_to_beginning(*partitions)
+                batches = await consumer.getmany(timeout_ms=500)
+                await self.add(r.value for rs in batches.values() for r in rs)
+        finally:
+            await consumer.stop()
 
     async def add(self, raw_records: Iterable[bytes]) -> None:
         """Feed records of the ranks topic; wake rankers waiting for what they cover."""
@@ -123,6 +170,39 @@ class StageTwo:
 
     # --- ranking ------------------------------------------------------------------------------
 
+    async def consume(
+        self, stream: Any, fence: RevocationFence, assigned: Callable[[], set[int]]
+    ) -> None:  # StreamT lacks noack()
+        """The `rank` agent: a partition's measurements are held (unacked) until the end
+        marker of their boundary, or a progress marker, is ranked; so a crash re-reads them.
+        `assigned()`: the measurements partitions assigned to this worker."""
+        manual = stream.noack()
+        pending: dict[int, list[Any]] = defaultdict(list)
+        async for event in manual.events():
+            partition = event.message.partition
+            record = parse_measurements_record(event.message.value)
+            if isinstance(record, tuple):
+                pending[partition].append((record[1], event))
+                continue
+            held = pending.pop(partition, [])
+            item = record
+            if isinstance(item, BoundaryEnd):
+                item = BoundaryEnd(item.boundary, tuple(measurement for measurement, _ in held))
+            sources = [source for _, source in held] + [event]
+            if self.ranked_already(partition, item):
+                for source in sources:
+                    await manual.ack(source)
+                self._observer.boundary_done(partition, point_of(item))
+                continue
+            generation = fence.generation
+            await self.wait_covered(point_of(item))
+            fence.install_gate()
+            async with fence.lock:
+                if generation == fence.generation:
+                    await self.rank(partition, item, assigned())
+                    for source in sources:
+                        await manual.ack(source)
+
     async def rank(self, partition: int, item: MeasurementsItem, assigned: set[int]) -> None:
         """Rank every boundary `item` brings (sweeps of released boundaries, then its own),
         send the TierChanged events, write the `ranked` records and the progress mark."""
@@ -147,6 +227,19 @@ class StageTwo:
         self._observer.boundary_done(partition, point_of(item))
         self._observer.classifications(self.rankers())
         self._forget_populations(assigned)
+
+    async def _send_change(self, partition: int, change: TierChanged) -> None:
+        await self._tier_changes.send(
+            key=change.customer_id.encode(),
+            value=change.model_dump_json().encode(),
+            headers=cloudevent_headers(
+                "io.tierstream.TierChanged.v1",
+                change.event_id,
+                change.occurred_at,
+                change.customer_id,
+            ),
+            partition=partition,
+        )
 
     def _forget_populations(self, assigned: set[int]) -> None:
         """Drop populations no assigned partition can ask for any more."""
