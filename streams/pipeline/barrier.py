@@ -8,6 +8,13 @@ closed-through is ≥ E, since a partition's records arrive in boundary order.
 
 The released boundaries are the union of the boundaries any partition closed: deterministic
 functions of the events, whatever the interleaving of partitions and workers.
+
+A partition that sent `PartitionStopped` (stage 1 hit a record it cannot process) is not
+waited for until it speaks again: its latest summary stands for it at every later boundary.
+That trades exactness for liveness, visibly (the stop is alerted on): while it lasts the
+other partitions rank against the stopped partition's population as of its last close. When
+a worker gets past the record, the partition's next summary or closed-through makes the
+barrier wait for it again, from wherever it then is.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import bisect
 from datetime import datetime
 
-from streams.pipeline.ranks import ClosedThrough, RankSummary, SketchPopulation
+from streams.pipeline.ranks import ClosedThrough, PartitionStopped, RankSummary, SketchPopulation
 
 __all__ = ["RankBarrier"]
 
@@ -30,6 +37,8 @@ class RankBarrier:
         # Per partition: the summaries not yet superseded by a released one, by boundary.
         self._summaries: list[dict[datetime, RankSummary]] = [{} for _ in range(partitions)]
         self._closed_through: list[datetime | None] = [None] * partitions
+        # Partitions stopped by an unexpected error: not waited for (see the module doc).
+        self._stopped: set[int] = set()
         self._released_through: datetime | None = None
         # Released boundaries with each partition's latest summary there; the merged
         # population is built when a ranker asks for it (and kept until forgotten), so a
@@ -46,21 +55,39 @@ class RankBarrier:
     def covered_through(self) -> datetime | None:
         """Every partition has handled every boundary up to this instant (None until every
         partition has spoken): no boundary at or before it can still be added, and once
-        `release` has run all of them are released."""
-        marks = self._closed_through
-        if any(mark is None for mark in marks):
+        `release` has run all of them are released. Stopped partitions do not count; with
+        every partition stopped nothing is covered."""
+        marks = [
+            mark
+            for partition, mark in enumerate(self._closed_through)
+            if partition not in self._stopped
+        ]
+        if not marks or any(mark is None for mark in marks):
             return None
         return min(mark for mark in marks if mark is not None)
 
-    def add(self, record: RankSummary | ClosedThrough) -> None:
-        """Record a partition's summary or progress; a later copy of a summary for the same
-        boundary replaces it, and copies of released boundaries are ignored (a re-send)."""
+    @property
+    def stopped(self) -> frozenset[int]:
+        """The partitions not waited for because they sent `PartitionStopped`."""
+        return frozenset(self._stopped)
+
+    def add(self, record: RankSummary | ClosedThrough | PartitionStopped) -> None:
+        """Record a partition's summary, progress or stop; a later copy of a summary for the
+        same boundary replaces it, and copies of released boundaries are ignored (a
+        re-send). The first summary or progress after a stop sets the partition's mark to
+        where it is now, even behind the boundaries released without it."""
         partition = record.partition
         if partition >= self._partitions:
             raise ValueError(f"partition {partition} of a {self._partitions}-partition barrier")
+        if isinstance(record, PartitionStopped):
+            self._stopped.add(partition)
+            return
         at = record.as_of if isinstance(record, RankSummary) else record.closed_through
         mark = self._closed_through[partition]
-        if mark is None or at > mark:
+        if partition in self._stopped:
+            self._stopped.discard(partition)
+            self._closed_through[partition] = at
+        elif mark is None or at > mark:
             self._closed_through[partition] = at
         if isinstance(record, RankSummary):
             released = self._released_through

@@ -20,9 +20,10 @@ are ranked exactly; beyond that the normalised rank error is about 1.65 × 200 /
 documentation), i.e. ~0.02 % at the default k = 16,384.
 
 Wire format of the ranks topic (version 2): a `RankSummary` (`"kind": "summary"`) at each
-boundary the partition closed, and a `ClosedThrough` (`"kind": "closed_through"`) when the
-partition starts and whenever it passed boundaries with nothing to close. Read both with
-`parse_ranks_record`.
+boundary the partition closed, a `ClosedThrough` (`"kind": "closed_through"`) when the
+partition starts and whenever it passed boundaries with nothing to close, and a
+`PartitionStopped` (`"kind": "stopped"`) when an unexpected error stopped the partition.
+Read them with `parse_ranks_record`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_SKETCH_K",
     "METRICS",
     "ClosedThrough",
+    "PartitionStopped",
     "RankSummary",
     "RanksRecord",
     "SketchPopulation",
@@ -93,11 +95,31 @@ class ClosedThrough(BaseModel):
     closed_through: AwareDatetime
 
 
-RanksRecord = Annotated[RankSummary | ClosedThrough, Field(discriminator="kind")]
-_RANKS_ADAPTER: TypeAdapter[RankSummary | ClosedThrough] = TypeAdapter(RanksRecord)
+class PartitionStopped(BaseModel):
+    """A partition's stage 1 stopped at a record it cannot process (an unexpected error).
+
+    Until the partition speaks again (a summary or closed-through from a worker that gets
+    past the record), the barrier does not wait for it: its latest summary stands for it at
+    every later boundary, so the other partitions' ranking goes on. Sent outside any
+    transaction: the stopped partition commits nothing more that could carry it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["stopped"] = "stopped"
+    version: Literal[2] = 2
+    partition: int = Field(ge=0)
+    topic: str = Field(min_length=1, max_length=249)  # Kafka's longest topic name
+    offset: int = Field(ge=0)
 
 
-def parse_ranks_record(raw: bytes) -> RankSummary | ClosedThrough:
+RanksRecord = Annotated[RankSummary | ClosedThrough | PartitionStopped, Field(discriminator="kind")]
+_RANKS_ADAPTER: TypeAdapter[RankSummary | ClosedThrough | PartitionStopped] = TypeAdapter(
+    RanksRecord
+)
+
+
+def parse_ranks_record(raw: bytes) -> RankSummary | ClosedThrough | PartitionStopped:
     """Decode a value of the ranks topic (raises pydantic's ValidationError, also for the
     version-1 summaries of earlier releases)."""
     return _RANKS_ADAPTER.validate_json(raw)

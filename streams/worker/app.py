@@ -233,6 +233,7 @@ class Worker:
             self.metrics,
             self.observer,
             self._label,
+            self._send_untransacted,
         )
         self._assigned = False
         install_endpoints(self.app, registry, self.ready)
@@ -256,6 +257,13 @@ class Worker:
         self, topic: str, key: bytes | None, value: bytes, partition: int
     ) -> None:
         await self._outputs[topic].send(key=key, value=value, partition=partition)
+
+    async def _send_untransacted(
+        self, topic: str, key: bytes | None, value: bytes, partition: int
+    ) -> None:
+        """Send with the app's plain producer, outside every transaction (visible at once
+        to read_committed readers, whatever the partition commits later)."""
+        await self.app.producer.send(topic, key, value, partition, None, None)
 
     async def _send_on(
         self,

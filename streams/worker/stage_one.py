@@ -21,6 +21,7 @@ from faust.streams import _current_event
 from streams.metrics import WorkerMetrics
 from streams.pipeline.measure_stage import ClosedEpoch
 from streams.pipeline.partition import MeasurePipeline
+from streams.pipeline.ranks import PartitionStopped
 from streams.pipeline.records import (
     BatchResult,
     InputRecord,
@@ -101,12 +102,17 @@ class StageOne:
         metrics: WorkerMetrics,
         observer: WorkerObserver,
         label: Callable[[str], str],
+        send_untransacted: Callable[[str, bytes | None, bytes, int], Any] | None = None,
     ) -> None:
+        """`send` puts a record into the transaction of its partition (under exactly_once);
+        `send_untransacted` sends outside any transaction (default: `send`), for the stop
+        announcement that no later commit of the stopped partition would carry."""
         self._policy = policy
         self._topics = topics
         self._epoch_seconds = epoch_seconds
         self._tables = tables
         self._send = send
+        self._send_untransacted = send_untransacted or send
         self._metrics = metrics
         self._observer = observer
         self._label = label
@@ -197,7 +203,7 @@ class StageOne:
                     try:
                         await self._run(partition, [event], now)
                     except Exception as error:
-                        self._stop(partition, event, error)
+                        await self._stop(partition, event, error)
                         done.extend(partition_events[:index])
                         break
                 else:  # pragma: no cover  # the batch failed but no single record does
@@ -219,13 +225,18 @@ class StageOne:
             await self._send(output.topic, output.key, output.value, output.partition)
         self._count(result)
 
-    def _stop(self, partition: int, event: Any, error: Exception) -> None:
+    async def _stop(self, partition: int, event: Any, error: Exception) -> None:
         """Stop a partition at the record that failed: visible in readiness, a metric and
-        one log line (the error type only: its message may quote customer data)."""
+        one log line (the error type only: its message may quote customer data), and
+        announced on the ranks topic so that no rank barrier waits for it meanwhile."""
         message = event.message
         self._pipelines.pop(partition, None)
         self.stopped[partition] = (message.topic, message.offset)
         self._metrics.partitions_stopped.labels(partition=str(partition)).set(1)
+        stop = PartitionStopped(partition=partition, topic=message.topic, offset=message.offset)
+        await self._send_untransacted(
+            self._topics.ranks, str(partition).encode(), stop.model_dump_json().encode(), partition
+        )
         log.error(
             "partition %d stopped at %s offset %d by an unexpected %s; its records stay "
             "uncommitted until a fixed worker takes the partition",

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from streams.metrics import WorkerMetrics
 from streams.pipeline.headers import Watermark
+from streams.pipeline.ranks import PartitionStopped, parse_ranks_record
 from streams.pipeline.records import StageOneTopics, Tables
 from streams.worker.observe import WorkerObserver
 from streams.worker.stage_one import FaustTables, StageOne
@@ -76,6 +77,24 @@ def _stage_one(tables: dict[str, dict[bytes, bytes]]) -> tuple[StageOne, Collect
     return stage, registry
 
 
+def _stage_one_with_untransacted(tables: dict[str, Any]) -> tuple[StageOne, _Sent]:
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics.create(registry)
+    untransacted = _Sent()
+    stage = StageOne(
+        POLICY,
+        TOPICS,
+        86_400,
+        FaustTables(tables),
+        _Sent(),
+        metrics,
+        WorkerObserver(metrics, ("orders", "feedback"), {}),
+        lambda topic: topic,
+        untransacted,
+    )
+    return stage, untransacted
+
+
 def _stopped_gauge(registry: CollectorRegistry, partition: int) -> float | None:
     return registry.get_sample_value("tierstream_partitions_stopped", {"partition": str(partition)})
 
@@ -101,6 +120,20 @@ async def test_a_corrupt_state_stops_its_partition_at_that_record_and_no_other()
     assert stage.stopped == {0: ("orders", 1)}
     assert _stopped_gauge(registry, 0) == 1
     assert _stopped_gauge(registry, 1) == 0
+
+
+async def test_a_stop_is_announced_on_the_ranks_topic_outside_any_transaction() -> None:
+    """So that no rank barrier waits for the stopped partition (streams.pipeline.barrier);
+    the stopped partition commits nothing more that could carry it in a transaction."""
+    tables = _tables()
+    tables[Tables.STATES][b"broken"] = b"{not json"
+    stage, untransacted = _stage_one_with_untransacted(tables)
+
+    await stage.process([_feedback_ahead(0), _order(0, 5, "broken", 0)])
+
+    [(topic, key, value, partition)] = untransacted.records
+    assert (topic, key, partition) == ("ranks", b"0", 0)
+    assert parse_ranks_record(value) == PartitionStopped(partition=0, topic="orders", offset=5)
 
 
 async def test_a_revoked_partition_leaves_no_series() -> None:

@@ -9,7 +9,13 @@ import pytest
 from streams.pipeline.barrier import RankBarrier
 from streams.pipeline.due_index import DueIndex
 from streams.pipeline.epochs import EpochClock, boundary_at_or_after, boundary_at_or_before
-from streams.pipeline.ranks import ClosedThrough, RankSummary, SketchPopulation, summarize
+from streams.pipeline.ranks import (
+    ClosedThrough,
+    PartitionStopped,
+    RankSummary,
+    SketchPopulation,
+    summarize,
+)
 
 DAY = 86_400
 MIDNIGHT = datetime(2026, 3, 2, tzinfo=UTC)
@@ -188,3 +194,42 @@ def test_barrier_releases_only_boundaries_some_partition_closed() -> None:
     barrier.add(ClosedThrough(partition=1, closed_through=at(6)))
     assert [boundary for boundary, _ in _release(barrier)] == [at(1), at(4)]
     assert barrier.covered_through == at(5)
+
+
+def test_barrier_does_not_wait_for_a_stopped_partition() -> None:
+    """Partition 1 closed boundary 1 and then stopped: boundaries 2 and 3 are released
+    with partition 0 alone waited for, and partition 1's summary of 1 standing for it."""
+    barrier = RankBarrier(partitions=2)
+    _started(barrier, 0, 1)
+    barrier.add(_summary(1, at(1), active=2))
+    barrier.add(PartitionStopped(partition=1, topic="orders", offset=7))
+    for boundary in (at(1), at(2), at(3)):
+        barrier.add(_summary(0, boundary))
+    released = _release(barrier)
+    assert [boundary for boundary, _ in released] == [at(1), at(2), at(3)]
+    assert [population.active_count for _, population in released] == [3, 3, 3]
+    assert barrier.stopped == {1}
+
+
+def test_barrier_waits_again_for_a_stopped_partition_once_it_speaks() -> None:
+    """After the stop, partition 1 is back at boundary 1 (a fixed worker took it): the
+    barrier waits for it to pass the released boundary 3 before releasing 4."""
+    barrier = RankBarrier(partitions=2)
+    _started(barrier, 0, 1)
+    barrier.add(PartitionStopped(partition=1, topic="orders", offset=7))
+    for boundary in (at(1), at(2), at(3)):
+        barrier.add(_summary(0, boundary))
+    _release(barrier)
+    barrier.add(ClosedThrough(partition=1, closed_through=at(1)))
+    barrier.add(_summary(0, at(4)))
+    assert _release(barrier) == []
+    assert barrier.stopped == frozenset()
+    barrier.add(ClosedThrough(partition=1, closed_through=at(4)))
+    assert [boundary for boundary, _ in _release(barrier)] == [at(4)]
+
+
+def test_barrier_with_every_partition_stopped_covers_nothing() -> None:
+    barrier = RankBarrier(partitions=1)
+    _started(barrier, 0)
+    barrier.add(PartitionStopped(partition=0, topic="orders", offset=0))
+    assert barrier.covered_through is None
