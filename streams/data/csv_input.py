@@ -116,7 +116,7 @@ def _decimal(row: dict[str, str | None], name: str, *, required: bool) -> Decima
         raise _RowError(f"unparseable {name}")
     if value < 0:
         raise _RowError(f"negative {name}")
-    problem = money_problem(value, zero_allowed=True)
+    problem = money_problem(value)
     if problem is not None:
         raise _RowError(f"{name} {problem}")
     return value
