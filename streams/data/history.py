@@ -34,7 +34,10 @@ class History:
 
 def _bad_order_row(generator: random.Random, row: dict[str, str]) -> dict[str, str]:
     broken = dict(row)
-    flaw = generator.choice(["customer_id", "occurred_at", "amount", "negative", "kind", "zero"])
+    # "blank": an empty amount. Until contract 1.3 this flaw was a zero amount, but a $0
+    # purchase is a usable purchase now (DESIGN.md, Events); the flaw keeps its slot so that
+    # a seed still yields the same rows and the same number of unusable ones.
+    flaw = generator.choice(["customer_id", "occurred_at", "amount", "negative", "kind", "blank"])
     if flaw == "customer_id":
         broken["customer_id"] = ""
     elif flaw == "occurred_at":
@@ -46,7 +49,7 @@ def _bad_order_row(generator: random.Random, row: dict[str, str]) -> dict[str, s
     elif flaw == "kind":
         broken["kind"] = "gift"
     else:
-        broken["amount"] = "0"
+        broken["amount"] = ""
     return broken
 
 
