@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from schemas import Lifecycle, OrderEvent, Risk
 from schemas.tier_changed import TierChanged
+from streams.data.csv_input import CsvReport, read_orders
+from streams.data.history import FREE_PURCHASE_EVERY, ORDER_HEADER, generate_history, write_csv
 from streams.pipeline.epochs import boundary_at_or_before
 from streams.pipeline.local_pipeline import LocalPipeline
 from tests.unit.builders import AS_OF, POLICY, days_before, purchase, state_of
@@ -91,3 +94,18 @@ def test_stream_classifies_a_free_only_customer_as_the_batch_does() -> None:
     batch = score_history(events, [], POLICY, final)
     expected = next(e for e in batch.evaluations if e.customer_id == "free")
     assert pipeline.classification("free") == expected.classification
+
+
+def test_generated_messy_history_holds_free_purchases_that_read_as_events(tmp_path: Path) -> None:
+    """The demo, benchmarks and agreement tests feed these histories: they must exercise
+    free purchases, each of which reads as a usable purchase event."""
+    orders = 2_000
+    history = generate_history(100, orders, seed=5)
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, history.orders)
+    report = CsvReport(path)
+    free = {
+        event.order_id
+        for event in read_orders(path, report)
+        if event.kind.value == "purchase" and event.amount == 0
+    }
+    assert len(free) == orders // FREE_PURCHASE_EVERY
