@@ -37,7 +37,6 @@ __all__ = [
     "EventId",
     "EventTime",
     "Money",
-    "PositiveMoney",
     "event_time_problem",
     "money_problem",
 ]
@@ -76,15 +75,15 @@ COMPLAINT_SEVERITY_RANGE = (1, 3)
 """Inclusive range of a complaint's severity (the score of a complaint; optional)."""
 
 
-def money_problem(value: Decimal, *, zero_allowed: bool) -> str | None:
+def money_problem(value: Decimal) -> str | None:
     """Why `value` is not an accepted amount/margin, or None when it is.
 
-    Same rules as `Money`/`PositiveMoney`, for readers that build events by hand (CSV).
+    Same rules as `Money`, for readers that build events by hand (CSV).
     """
     if not value.is_finite():
         return "is not a finite number"
-    if value < 0 or (value == 0 and not zero_allowed):
-        return "must be at least 0" if zero_allowed else "must be greater than 0"
+    if value < 0:
+        return "must be at least 0"
     if value > MAX_AMOUNT:
         return f"must be at most {MAX_AMOUNT:f} (10^12)"
     if _decimal_places(value) > MAX_DECIMAL_PLACES:
@@ -136,20 +135,12 @@ Money = Annotated[
         decimal_places=MAX_DECIMAL_PLACES,
     ),
 ]
-"""An amount or margin that may be 0 (no description here: an optional field describes it,
-which keeps its JSON Schema flat)."""
+"""An amount or margin: 0 <= x <= 10^12 (no description here: each field describes itself,
+which keeps an optional field's JSON Schema flat).
 
-PositiveMoney = Annotated[
-    Decimal,
-    Field(
-        gt=0,
-        le=MAX_AMOUNT,
-        allow_inf_nan=False,
-        decimal_places=MAX_DECIMAL_PLACES,
-        description=f"positive, {MONEY_TEXT}; the kind gives the sign",
-    ),
-]
-"""An order amount: greater than 0 (the kind gives the sign)."""
+0 is a real amount, not a missing one: a free sample, a fully discounted order or a
+replacement is a purchase (DESIGN.md, Events) and a zero refund changes nothing. Nothing in
+`tiering/` divides by an amount, so 0 is safe for every kind."""
 
 EventTime = Annotated[
     AwareDatetime,

@@ -1,7 +1,9 @@
 """Input events: `OrderEvent` (topic `orders`) and `FeedbackEvent` (topic `feedback`).
 
-Both are keyed by `customer_id`. Timestamps must carry a time zone. Amounts are positive;
-the kind gives the sign (refunds and cancels subtract). Every field is bounded
+Both are keyed by `customer_id`. Timestamps must carry a time zone. Amounts are non-negative;
+the kind gives the sign (refunds and cancels subtract). A zero-amount purchase (free sample,
+full discount, replacement) is a purchase: it counts for frequency, recency and lifecycle and
+adds 0 to monetary. Every field is bounded
 (`schemas.bounds`): an event outside the bounds fails validation and becomes a dead letter.
 """
 
@@ -19,7 +21,6 @@ from schemas.bounds import (
     EventId,
     EventTime,
     Money,
-    PositiveMoney,
 )
 
 __all__ = ["FeedbackEvent", "FeedbackKind", "OrderEvent", "OrderKind"]
@@ -53,7 +54,12 @@ class OrderEvent(BaseModel):
     order_id: EventId
     customer_id: EventId
     occurred_at: EventTime
-    amount: PositiveMoney
+    amount: Money = Field(
+        description=(
+            f"non-negative, {MONEY_TEXT}; the kind gives the sign; "
+            "0 is a free purchase (it counts for frequency, recency and lifecycle)"
+        )
+    )
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     kind: OrderKind = OrderKind.PURCHASE
     margin: Money | None = Field(default=None, description=f"non-negative, {MONEY_TEXT}")

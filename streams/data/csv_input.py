@@ -7,6 +7,8 @@ used are skipped and reported with their line number and reason; only an unreada
 a missing required column is fatal (`CsvError`). Rows are held to the same bounds as events
 from Kafka (`schemas.bounds`): an amount above 10^12, a time outside 1970..2100 or an id
 longer than 200 characters is an unusable row whose reason names the field and the bound.
+An amount of 0 is usable (a free sample or fully discounted order is still a purchase); a
+negative or unparseable amount is not.
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ def _decimal(row: dict[str, str | None], name: str, *, required: bool) -> Decima
         raise _RowError(f"unparseable {name}")
     if value < 0:
         raise _RowError(f"negative {name}")
-    problem = money_problem(value, zero_allowed=True)
+    problem = money_problem(value)
     if problem is not None:
         raise _RowError(f"{name} {problem}")
     return value
@@ -126,9 +128,8 @@ def _order(row: dict[str, str | None]) -> OrderEvent:
     customer_id = _id(row, "customer_id")
     order_id = _id(row, "order_id")
     occurred_at = _instant(row)
+    # 0 is a usable amount: a free or fully discounted purchase still counts (DESIGN.md).
     amount = _decimal(row, "amount", required=True)
-    if amount == 0:
-        raise _RowError("zero amount")
     kind_text = (row.get("kind") or "purchase").strip() or "purchase"
     try:
         kind = OrderKind(kind_text)

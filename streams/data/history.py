@@ -3,7 +3,9 @@
 Deterministic for a seed. Spend is heavy-tailed (a few big customers, a long tail) so that
 the Pareto classes are meaningful. With `messy=True` the files also hold what real exports
 hold: duplicate purchase rows, refunds and cancels, rows out of time order, identical
-amounts (ties), and unusable rows (missing ids, bad timestamps or amounts, unknown kinds).
+amounts (ties), free purchases (amount 0: samples, full discounts, replacements; every
+`FREE_PURCHASE_EVERY`-th order), and unusable rows (missing ids, bad timestamps or amounts,
+unknown kinds).
 """
 
 from __future__ import annotations
@@ -17,10 +19,22 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-__all__ = ["FEEDBACK_HEADER", "ORDER_HEADER", "History", "generate_history", "write_csv"]
+__all__ = [
+    "FEEDBACK_HEADER",
+    "FREE_PURCHASE_EVERY",
+    "ORDER_HEADER",
+    "History",
+    "generate_history",
+    "write_csv",
+]
 
 ORDER_HEADER = ("customer_id", "order_id", "occurred_at", "amount", "kind", "margin", "currency")
 FEEDBACK_HEADER = ("customer_id", "occurred_at", "kind", "score")
+
+FREE_PURCHASE_EVERY = 250
+"""In a messy history every 250th order is free (0.4%; the CDNOW master has 0.11%, enough
+to lose 68 customers when they are dropped). Chosen by position, not by the random
+generator, so a seed yields the same other rows as before free purchases existed."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +48,10 @@ class History:
 
 def _bad_order_row(generator: random.Random, row: dict[str, str]) -> dict[str, str]:
     broken = dict(row)
-    flaw = generator.choice(["customer_id", "occurred_at", "amount", "negative", "kind", "zero"])
+    # "blank": an empty amount. Until contract 1.3 this flaw was a zero amount, but a $0
+    # purchase is a usable purchase now (DESIGN.md, Events); the flaw keeps its slot so that
+    # a seed still yields the same rows and the same number of unusable ones.
+    flaw = generator.choice(["customer_id", "occurred_at", "amount", "negative", "kind", "blank"])
     if flaw == "customer_id":
         broken["customer_id"] = ""
     elif flaw == "occurred_at":
@@ -42,11 +59,12 @@ def _bad_order_row(generator: random.Random, row: dict[str, str]) -> dict[str, s
     elif flaw == "amount":
         broken["amount"] = "12,50€"
     elif flaw == "negative":
-        broken["amount"] = "-" + broken["amount"]
+        # "-0" is a usable zero amount, so a free purchase's negative copy is "-1".
+        broken["amount"] = "-" + (broken["amount"] if Decimal(broken["amount"]) else "1")
     elif flaw == "kind":
         broken["kind"] = "gift"
     else:
-        broken["amount"] = "0"
+        broken["amount"] = ""
     return broken
 
 
@@ -80,6 +98,8 @@ def generate_history(
         raw = basket[customer] * generator.uniform(0.5, 1.5)
         amount = Decimal(round(raw)) if generator.random() < 0.5 else Decimal(f"{raw:.2f}")
         amount = max(amount, Decimal("1"))
+        if messy and index % FREE_PURCHASE_EVERY == FREE_PURCHASE_EVERY - 1:
+            amount = Decimal(0)  # a free purchase: counts for frequency, adds 0 to monetary
         row = {
             "customer_id": f"C{customer:06d}",
             "order_id": f"O{index:08d}",

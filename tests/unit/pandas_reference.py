@@ -55,7 +55,10 @@ def _times(column: pd.Series) -> pd.Series:
 
 
 def load_orders(path: Path) -> pd.DataFrame:
-    """Usable order rows: ids present, time parsed, amount a positive number, known kind."""
+    """Usable order rows: ids present, time parsed, amount a number >= 0, known kind.
+
+    A zero amount is usable (a free purchase counts for frequency, recency and lifecycle).
+    """
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     frame = pd.DataFrame(
         {
@@ -72,7 +75,7 @@ def load_orders(path: Path) -> pd.DataFrame:
         (frame["customer_id"] != "")
         & (frame["order_id"] != "")
         & frame["at"].notna()
-        & frame["amount"].map(lambda a: a is not None and a > 0)
+        & frame["amount"].map(lambda a: a is not None and a >= 0)
         & frame["kind"].isin(["purchase", "refund", "cancel"])
     )
     return frame[usable]

@@ -55,6 +55,9 @@ INSIDE: dict[str, tuple[type[BaseModel], dict[str, Any]]] = {
     "amount of the finest step": (OrderEvent, _with(ORDER, amount=SMALLEST_STEP)),
     "amount with 18 decimal places": (OrderEvent, _with(ORDER, amount="1" + SMALLEST_STEP[1:])),
     "amount with trailing zeros past 18 places": (OrderEvent, _with(ORDER, amount="1." + "0" * 30)),
+    "amount 0 (a free purchase)": (OrderEvent, _with(ORDER, amount="0")),
+    "amount -0": (OrderEvent, _with(ORDER, amount="-0")),
+    "amount 0 of a refund": (OrderEvent, _with(ORDER, amount="0", kind="refund")),
     "margin 0": (OrderEvent, _with(ORDER, margin="0")),
     "margin at 10^12": (OrderEvent, _with(ORDER, margin="1000000000000")),
     "occurred_at at 1970": (OrderEvent, _with(ORDER, occurred_at="1970-01-01T00:00:00Z")),
@@ -107,8 +110,11 @@ OUTSIDE: dict[str, tuple[type[BaseModel], dict[str, Any], tuple[str, ...]]] = {
         _with(ORDER, amount="1000000000000" + SMALLEST_STEP[1:]),
         ("amount", "1000000000000"),
     ),
-    "amount 0": (OrderEvent, _with(ORDER, amount="0"), ("amount", "greater than 0")),
-    "amount -0": (OrderEvent, _with(ORDER, amount="-0"), ("amount", "greater than 0")),
+    "amount a step below 0": (
+        OrderEvent,
+        _with(ORDER, amount="-" + SMALLEST_STEP),
+        ("amount", "greater than or equal to 0"),
+    ),
     "amount NaN": (OrderEvent, _with(ORDER, amount="NaN"), ("amount", "finite")),
     "amount Infinity": (OrderEvent, _with(ORDER, amount="Infinity"), ("amount", "finite")),
     "amount with 19 decimal places": (
@@ -268,7 +274,7 @@ def test_out_of_range_values_are_schema_invalid_not_json_invalid() -> None:
 )
 def test_money_problem_agrees_with_the_model_bounds(text: str, problem: str | None) -> None:
     """The CSV reader's check (money_problem) gives the same verdict as the model's margin."""
-    assert money_problem(Decimal(text), zero_allowed=True) == problem
+    assert money_problem(Decimal(text)) == problem
     decoded = decode(OrderEvent, None, _raw(_with(ORDER, margin=text)), ORIGIN, NOW)
     assert (decoded.dead_letter is None) == (problem is None)
 
@@ -282,3 +288,16 @@ def test_amount_1e1000000_as_a_json_number_is_a_dead_letter() -> None:
 
 def test_max_amount_is_ten_to_the_twelfth() -> None:
     assert MAX_AMOUNT == 10**12
+
+
+def test_a_zero_amount_purchase_is_a_valid_order_event() -> None:
+    """A free sample or fully discounted order is a purchase (DESIGN.md, Events), not a
+    dead letter."""
+    event = OrderEvent.model_validate_json(_raw(_with(ORDER, amount="0", margin="0")))
+    assert (event.kind.value, event.amount, event.margin) == ("purchase", Decimal(0), Decimal(0))
+
+
+def test_a_negative_amount_is_refused_naming_the_amount_field() -> None:
+    decoded = decode(OrderEvent, None, _raw(_with(ORDER, amount="-1")), ORIGIN, NOW)
+    assert decoded.dead_letter is not None
+    assert decoded.dead_letter.reason.startswith("amount: ")

@@ -88,3 +88,35 @@ def test_feedback_row_in_year_9999_is_reported(tmp_path: Path) -> None:
     assert list(read_feedback(path, report)) == []
     assert report.problems[0].line == 2
     assert "occurred_at" in report.problems[0].reason
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "c1,o1,2026-01-10,0,purchase,",
+        "c1,o1,2026-01-10,0.00,purchase,0",
+        "c1,o1,2026-01-10,0,refund,",
+    ],
+)
+def test_order_row_with_a_zero_amount_is_read_as_an_event(tmp_path: Path, row: str) -> None:
+    """A free sample or fully discounted order is a purchase (DESIGN.md, Events); a zero
+    refund changes nothing but is not unusable either."""
+    events, report = _orders(tmp_path, row)
+    assert report.problems == []
+    assert [event.amount for event in events] == [0]
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ("c1,o1,2026-01-10,-0.01,purchase,", "negative amount"),
+        ("c1,o1,2026-01-10,12.50€,purchase,", "unparseable amount"),
+        ("c1,o1,2026-01-10,,purchase,", "missing amount"),
+    ],
+)
+def test_order_row_with_a_negative_or_unparseable_amount_is_skipped_with_its_reason(
+    tmp_path: Path, row: str, reason: str
+) -> None:
+    events, report = _orders(tmp_path, row)
+    assert events == []
+    assert report.problems == [RowProblem(2, reason)]

@@ -71,6 +71,24 @@ def test_fully_refunded_customer_has_monetary_zero(
     assert (mid["frequency"], mid["monetary"]) == ("1", "0")
 
 
+FREE_SAMPLE_ORDERS = """customer_id,order_id,occurred_at,amount,kind,margin
+payer,o1,2026-01-10T10:00:00Z,120,purchase,40
+free,o2,2026-01-20T10:00:00Z,0,purchase,0
+"""
+
+
+def test_customer_whose_only_purchase_is_free_appears_with_frequency_one_and_monetary_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A $0 purchase is a purchase (DESIGN.md, Events): the customer is active and scored."""
+    code, rows, err = _score(tmp_path, capsys, FREE_SAMPLE_ORDERS)
+    assert code == 0
+    assert "skipped" not in err
+    free = next(row for row in rows if row["customer_id"] == "free")
+    assert (free["frequency"], free["monetary"], free["recency_days"]) == ("1", "0", "11")
+    assert (free["lifecycle"], free["risk"]) == ("new", "ok")
+
+
 def test_summary_shows_customers_and_revenue_share_per_tier(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
