@@ -141,14 +141,12 @@ def predict(
     )
     horizon = horizon_days / unit.days
     alive = bg_nbd.p_alive(purchase, *columns)
-    if annual_discount_rate == 0:
-        purchases = bg_nbd.expected_purchases(purchase, horizon, *columns)
-        discounted = purchases
-    else:
-        purchases = bg_nbd.expected_purchases(purchase, horizon, *columns)
-        discounted = _discounted_purchases(
-            purchase, horizon, unit.days, annual_discount_rate, columns
-        )
+    purchases = bg_nbd.expected_purchases(purchase, horizon, *columns)
+    discounted = (
+        purchases
+        if annual_discount_rate == 0
+        else _discounted_purchases(purchase, horizon, unit.days, annual_discount_rate, columns)
+    )
     order_value = gamma_gamma.expected_order_value(spend, columns[0], [s.zbar for s in summaries])
     wait = (purchase.alpha + columns[2]) / (purchase.r + columns[0]) * unit.days
     return [
