@@ -90,4 +90,9 @@ def run(args: argparse.Namespace) -> int:
             f"warning: {name} ended at the optimiser's bound; the data do not determine it",
             file=sys.stderr,
         )
+    for name in fitted.not_converged:
+        print(
+            f"warning: the {name} optimiser stopped without converging; check the data",
+            file=sys.stderr,
+        )
     return 0

@@ -148,3 +148,18 @@ def test_score_with_an_invalid_model_file_fails_naming_the_field(
     model.write_text(json.dumps({**PUBLISHED_MODEL, "bg_nbd": {"r": -1, "alpha": 1, "a": 1}}))
     code, _, err = _score(cdnow_orders, model, capsys)
     assert (code, "field bg_nbd.r" in err) == (2, True)
+
+
+def test_clv_fit_warns_when_a_parameter_runs_to_its_bound(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every repeat purchase worth exactly 10: the spend of customers does not vary, so the
+    Gamma-Gamma heterogeneity shape q grows without limit until the search bound."""
+    path = tmp_path / "orders.csv"
+    lines = ["customer_id,order_id,occurred_at,amount"]
+    for i in range(1, 11):
+        lines += [f"r{i},a{i},2026-01-0{i % 9 + 1},10", f"r{i},b{i},2026-01-{i + 15},10"]
+    path.write_text("\n".join(lines) + "\n")
+    code = main(["clv", "fit", str(path), "--calibration-end", "2026-01-31"])
+    err = capsys.readouterr().err
+    assert (code, "warning: gamma_gamma.q ended at the optimiser's bound" in err) == (0, True)

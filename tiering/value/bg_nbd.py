@@ -59,12 +59,14 @@ class BgNbdParams:
 @dataclass(frozen=True, slots=True)
 class BgNbdFit:
     """A maximum-likelihood fit: parameters, summed log-likelihood, customers, parameters that
-    ended at a search bound (their values are not identified by the data)."""
+    ended at a search bound (their values are not identified by the data), and whether the
+    optimiser reported convergence."""
 
     params: BgNbdParams
     log_likelihood: float
     customers: int
     at_bound: tuple[str, ...]
+    converged: bool
 
 
 def _arrays(x: Values, t_x: Values, T: Values) -> tuple[Array, Array, Array]:
@@ -118,7 +120,7 @@ def fit_bg_nbd(
     def negative(log_params: Array) -> float:
         r, alpha, a, b = np.exp(log_params)
         ll = _log_likelihoods(BgNbdParams(r, alpha, a, b), ux, utx, ut)
-        return float(-np.dot(weights, ll) / xs.size)
+        return float(-np.dot(weights, ll))
 
     bounds = [(-LOG_PARAMETER_BOUND, LOG_PARAMETER_BOUND)] * 4
     result = minimize(
@@ -137,7 +139,7 @@ def fit_bg_nbd(
         if abs(abs(float(value)) - LOG_PARAMETER_BOUND) < _AT_BOUND
     )
     params = BgNbdParams(r, alpha, a, b)
-    return BgNbdFit(params, float(-result.fun * xs.size), int(xs.size), at_bound)
+    return BgNbdFit(params, float(-result.fun), int(xs.size), at_bound, bool(result.success))
 
 
 def _log_dropout_odds(params: BgNbdParams, x: Array, t_x: Array, T: Array) -> Array:

@@ -45,12 +45,15 @@ _DAYS_PER_YEAR = 365.0
 
 @dataclass(frozen=True, slots=True)
 class FitReport:
-    """The fitted model and what a reader of the fit should know."""
+    """The fitted model and what a reader of the fit should know: Gamma-Gamma customers,
+    repeaters left out for a zero repeat value, parameters at a search bound (`bg_nbd.r`),
+    models whose optimiser did not report convergence."""
 
     model: ValueModel
     gamma_gamma_customers: int
     zero_value_customers: int
     at_bound: tuple[str, ...]
+    not_converged: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +101,12 @@ def fit_value_model(
         *(f"bg_nbd.{name}" for name in purchase_fit.at_bound),
         *(f"gamma_gamma.{name}" for name in spend_fit.at_bound),
     )
-    return FitReport(model, spend_fit.customers, repeaters - len(spenders), at_bound)
+    not_converged = tuple(
+        name
+        for name, fit in (("bg_nbd", purchase_fit), ("gamma_gamma", spend_fit))
+        if not fit.converged
+    )
+    return FitReport(model, spend_fit.customers, repeaters - len(spenders), at_bound, not_converged)
 
 
 def _discounted_purchases(

@@ -59,12 +59,14 @@ class GammaGammaParams:
 @dataclass(frozen=True, slots=True)
 class GammaGammaFit:
     """A maximum-likelihood fit: parameters, summed log-likelihood, customers fitted on
-    (x > 0 and zbar > 0), parameters that ended at a search bound."""
+    (x > 0 and zbar > 0), parameters that ended at a search bound, and whether the optimiser
+    reported convergence."""
 
     params: GammaGammaParams
     log_likelihood: float
     customers: int
     at_bound: tuple[str, ...]
+    converged: bool
 
 
 def _log_densities(params: GammaGammaParams, x: Array, zbar: Array) -> Array:
@@ -107,7 +109,7 @@ def fit_gamma_gamma(x: Values, zbar: Values) -> GammaGammaFit:
 
     def negative(log_params: Array) -> float:
         p, q, v = np.exp(log_params)
-        return float(-np.sum(_log_densities(GammaGammaParams(p, q, v), xs, zs)) / xs.size)
+        return float(-np.sum(_log_densities(GammaGammaParams(p, q, v), xs, zs)))
 
     result = minimize(
         negative,
@@ -125,7 +127,11 @@ def fit_gamma_gamma(x: Values, zbar: Values) -> GammaGammaFit:
         if abs(abs(float(value)) - LOG_PARAMETER_BOUND) < _AT_BOUND
     )
     return GammaGammaFit(
-        GammaGammaParams(p, q, v), float(-result.fun * xs.size), int(xs.size), at_bound
+        GammaGammaParams(p, q, v),
+        float(-result.fun),
+        int(xs.size),
+        at_bound,
+        bool(result.success),
     )
 
 
