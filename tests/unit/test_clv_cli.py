@@ -163,3 +163,16 @@ def test_clv_fit_warns_when_a_parameter_runs_to_its_bound(
     code = main(["clv", "fit", str(path), "--calibration-end", "2026-01-31"])
     err = capsys.readouterr().err
     assert (code, "warning: gamma_gamma.q ended at the optimiser's bound" in err) == (0, True)
+
+
+def test_fitted_model_scores_the_papers_customer_at_1_226_purchases_over_273_days(
+    cdnow_orders: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's done-when: `clv fit` (39 weeks to 1997-09-30, weeks), then `score
+    --clv-model --clv-horizon-days 273` gives customer 0001 (x = 2, t_x = 30.43, T = 38.86)
+    1.226 expected purchases (Fader, Hardie & Lee 2005, section 5); tolerance 5e-4."""
+    model = tmp_path / "model.json"
+    _fit(cdnow_orders, capsys, "--time-unit", "week", "--out", str(model))
+    _, rows, _ = _score(cdnow_orders, model, capsys, "--clv-horizon-days", "273")
+    customer = next(row for row in rows if row["customer_id"] == "0001")
+    assert float(customer["expected_purchases"]) == pytest.approx(1.226, abs=5e-4)
