@@ -108,7 +108,8 @@ def fit_bg_nbd(
 
     Customers with the same (x, t_x, T) are weighted, not repeated, so the cost grows with the
     number of distinct summaries. Raises `ValueModelError` when there is no customer or the
-    optimiser fails to converge.
+    likelihood at the end is not finite; a search that stops without converging is reported
+    in `BgNbdFit.converged`.
     """
     xs, txs, ts = _arrays(x, t_x, T)
     if xs.size == 0:
@@ -131,7 +132,7 @@ def fit_bg_nbd(
         options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 10_000},
     )
     if not np.isfinite(result.fun):
-        raise ValueModelError(f"BG/NBD fit did not converge: {result.message}")
+        raise ValueModelError(f"BG/NBD fit ended at a non-finite likelihood: {result.message}")
     r, alpha, a, b = (float(v) for v in np.exp(result.x))
     at_bound = tuple(
         name

@@ -101,7 +101,8 @@ def log_likelihood(params: GammaGammaParams, x: Values, zbar: Values) -> float:
 def fit_gamma_gamma(x: Values, zbar: Values) -> GammaGammaFit:
     """Maximum-likelihood fit over log-parameters (start at p = q = v = 1) with L-BFGS-B.
 
-    Takes only customers with x > 0 and zbar > 0 (the caller leaves the others out).
+    Takes only customers with x > 0 and zbar > 0 (the caller leaves the others out). A search
+    that stops without converging is reported in `GammaGammaFit.converged`.
     """
     xs, zs = _fit_arrays(x, zbar)
     if xs.size == 0:
@@ -119,7 +120,7 @@ def fit_gamma_gamma(x: Values, zbar: Values) -> GammaGammaFit:
         options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 10_000},
     )
     if not np.isfinite(result.fun):
-        raise ValueModelError(f"Gamma-Gamma fit did not converge: {result.message}")
+        raise ValueModelError(f"Gamma-Gamma fit ended at a non-finite likelihood: {result.message}")
     p, q, v = (float(value) for value in np.exp(result.x))
     at_bound = tuple(
         name
