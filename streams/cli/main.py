@@ -20,6 +20,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("score", "streams.cli.score"),
     ("replay", "streams.cli.replay"),
     ("worker", "streams.cli.worker"),
+    ("clv", "streams.cli.clv"),
     ("policy", "streams.cli.policy"),
     ("notifier", "streams.cli.notifier"),
     ("tier", "streams.cli.tier"),

@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO
 
-__all__ = ["HELP", "OUTPUT_COLUMNS", "add_arguments", "parse_as_of", "run"]
+__all__ = ["HELP", "OUTPUT_COLUMNS", "add_arguments", "parse_as_of", "report_problems", "run"]
 
 HELP = "classify customers from order/feedback CSV files at one instant (no Kafka)"
 OUTPUT_COLUMNS = (
@@ -59,6 +59,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--as-of", type=parse_as_of, required=True, metavar="DATE")
     parser.add_argument("--policy", type=Path, metavar="P.yaml", help="default: built-in policy")
     parser.add_argument("--out", type=Path, metavar="OUT.csv", help="default: standard output")
+    parser.add_argument(
+        "--clv-model",
+        type=Path,
+        metavar="MODEL.json",
+        help="add p_alive, expected_purchases, expected_order_value, predicted_clv and "
+        "expected_next_order_at from a `tierstream clv fit` model",
+    )
+    parser.add_argument(
+        "--clv-horizon-days",
+        type=float,
+        default=365.0,
+        metavar="N",
+        help="horizon of expected_purchases and predicted_clv in days (default 365)",
+    )
 
 
 def _progress(
@@ -82,7 +96,8 @@ def _progress(
     return progress, lambda size: progress.advance(task, size)
 
 
-def _rows(evaluations: tuple[object, ...]) -> Iterator[list[str]]:
+def _rows(evaluations: tuple[object, ...], clv: dict[str, list[str]] | None) -> Iterator[list[str]]:
+    from streams.cli.score_clv import EMPTY_CELLS
     from tiering import Evaluation
 
     for evaluation in evaluations:
@@ -102,16 +117,19 @@ def _rows(evaluations: tuple[object, ...]) -> Iterator[list[str]]:
             "" if m.recency_days is None else str(m.recency_days),
             str(m.frequency),
             str(m.monetary),
+            *([] if clv is None else clv.get(evaluation.customer_id, EMPTY_CELLS)),
         ]
 
 
-def _write(out: IO[str], evaluations: tuple[object, ...]) -> None:
+def _write(out: IO[str], evaluations: tuple[object, ...], clv: dict[str, list[str]] | None) -> None:
+    from streams.cli.score_clv import CLV_COLUMNS
+
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(OUTPUT_COLUMNS)
-    writer.writerows(_rows(evaluations))
+    writer.writerow(OUTPUT_COLUMNS + (CLV_COLUMNS if clv is not None else ()))
+    writer.writerows(_rows(evaluations, clv))
 
 
-def _report_problems(reports: list[object]) -> None:
+def report_problems(reports: list[object]) -> None:
     from streams.data.csv_input import CsvReport
 
     for report in reports:
@@ -179,13 +197,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"tierstream score: {error}", file=sys.stderr)
         return 2
     result = score_history(orders, feedback, policy, args.as_of)
-    _report_problems([order_report, feedback_report])
+    clv: dict[str, list[str]] | None = None
+    if args.clv_model:
+        from streams.cli.score_clv import clv_cells
+        from tiering.value import ModelFileError, ValueModelError
+
+        try:
+            clv = clv_cells(args.clv_model, orders, args.as_of, args.clv_horizon_days)
+        except (ModelFileError, ValueModelError) as error:
+            print(f"tierstream score: {error}", file=sys.stderr)
+            return 2
+    report_problems([order_report, feedback_report])
     if result.after_as_of:
         print(f"{result.after_as_of} events after --as-of were left out", file=sys.stderr)
     if args.out:
         with args.out.open("w", newline="", encoding="utf-8") as out:
-            _write(out, result.evaluations)
+            _write(out, result.evaluations, clv)
     else:
-        _write(sys.stdout, result.evaluations)
+        _write(sys.stdout, result.evaluations, clv)
     _summary(result.evaluations, policy)
     return 0

@@ -1,0 +1,48 @@
+"""The vendored CDNOW 1/10th sample (tests/data/README.md) as summaries or an orders CSV."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+
+from tiering.value import TimeUnit, ValueSummary, summarise_days
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "CDNOW_sample.txt"
+CALIBRATION_END = date(1997, 9, 30)
+
+
+def rows() -> list[tuple[str, date, Decimal]]:
+    """(sample customer id, purchase date, dollar value) for every line of the file."""
+    result = []
+    for line in SAMPLE.read_text(encoding="ascii").splitlines():
+        _, customer, day, _, value = line.split()
+        result.append((customer, date(int(day[:4]), int(day[4:6]), int(day[6:])), Decimal(value)))
+    return result
+
+
+def calibration_summaries(unit: TimeUnit = TimeUnit.WEEK) -> list[ValueSummary]:
+    """(x, t_x, T, zbar) of every customer at the calibration end, zero-value rows included."""
+    days: dict[str, dict[date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for customer, day, value in rows():
+        if day <= CALIBRATION_END:
+            days[customer][day] += value
+    as_of = datetime.combine(CALIBRATION_END, time.max, tzinfo=UTC)
+    return [
+        summarise_days(
+            customer, values, datetime.combine(max(values), time(), tzinfo=UTC), as_of, unit
+        )
+        for customer, values in sorted(days.items())
+    ]
+
+
+def write_orders_csv(path: Path) -> Path:
+    """The sample as a tierstream orders CSV (order id = line number, time = midnight UTC)."""
+    lines = ["customer_id,order_id,occurred_at,amount"]
+    lines += [
+        f"{customer},{number},{day.isoformat()},{value}"
+        for number, (customer, day, value) in enumerate(rows(), start=1)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
