@@ -82,6 +82,25 @@ def test_clv_fit_reproduces_published_gamma_gamma_parameters(
     )
 
 
+def test_clv_fit_reproduces_published_bg_nbd_parameters(
+    cdnow_orders: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fader, Hardie & Lee (2005) "Counting your customers the easy way": r 0.243, alpha
+    4.414, a 0.793, b 2.426 on all 2,357 customers of the 39-week calibration (weeks), the
+    zero-amount purchases of the sample included; tolerance: half a unit in the last
+    published digit."""
+    _, out, _ = _fit(cdnow_orders, capsys)
+    model = json.loads(out)
+    fit = model["bg_nbd"]
+    assert (model["customers"], fit["r"], fit["alpha"], fit["a"], fit["b"]) == (
+        2357,
+        pytest.approx(0.243, abs=0.0005),
+        pytest.approx(4.414, abs=0.0005),
+        pytest.approx(0.793, abs=0.0005),
+        pytest.approx(2.426, abs=0.0005),
+    )
+
+
 def test_clv_fit_summarises_customers_and_log_likelihoods_on_stderr(
     cdnow_orders: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
