@@ -7,10 +7,14 @@ land in the transaction *after* the one that holds the output and the offset it 
 a SIGKILL between the two commits leaves the output committed and the table rolled back, and
 the restarted worker emits the output again. The worker's restart test caught exactly that.
 
-The gate closes the hole from outside Faust: agents process each record while holding the
-gate's lock, and every transaction commit first takes the lock (so it falls between records)
-and waits until the buffer is empty and no buffered send is in flight. It also makes sends to
-topics the app does not consume transactional (see `install`).
+The gate closes the hole from outside Faust: agents process each record (or batch) while
+holding the gate's lock, and every commit first takes the lock (so it falls between batches)
+and waits until the buffer is empty and no buffered send is in flight. The lock is taken
+around Faust's `Consumer.force_commit`, before Faust reads which offsets are acknowledged:
+taken later (around the transaction commit alone), a batch processed while the commit waited
+for the lock put its outputs into the transaction being committed, with offsets read before
+it; after a crash the batch ran again and its outputs were committed twice. It also makes
+sends to topics the app does not consume transactional (see `install`).
 """
 
 from __future__ import annotations
@@ -53,27 +57,29 @@ class TransactionGate:
         self._installed = False
 
     def install(self) -> None:
-        """Wrap the app's transaction commit (once the consumer exists; idempotent)."""
+        """Wrap the app's commit (once the consumer exists; idempotent)."""
         if self._installed:
             return
-        transactions = self._app.consumer.transactions
-        original_commit = transactions.commit
+        consumer = self._app.consumer
+        original_force_commit = consumer.force_commit
 
-        async def commit(offsets: Any, start_new_transaction: bool = True) -> bool:
+        async def force_commit(topics: Any = None, start_new_transaction: bool = True) -> bool:
+            # Every commit path (timer, rebalance, commit_and_end_transactions) goes through
+            # force_commit, which reads the acknowledged offsets and then commits them with
+            # the open transactions: both under the lock, after the buffer drained.
             async with self.lock:
                 await self._drained()
-                result: bool = await original_commit(
-                    offsets, start_new_transaction=start_new_transaction
+                result: bool = await original_force_commit(
+                    topics, start_new_transaction=start_new_transaction
                 )
                 return result
 
-        transactions.commit = commit
+        consumer.force_commit = force_commit
 
         # The transaction of a send is chosen from the destination partition, which Faust
         # looks up in the *consumer's* metadata: for a topic the app writes but does not
         # read (tier-changes, the DLQ, rank summaries) it finds none and sends outside any
         # transaction. Every send of the worker names its partition, so trust it.
-        consumer = self._app.consumer
         original_key_partition = consumer.key_partition
 
         def key_partition(topic: str, key: bytes | None, partition: int | None = None) -> Any:
