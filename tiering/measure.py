@@ -64,6 +64,10 @@ class Measurement:
     last_negative_feedback_at: datetime | None
     lifecycle: Lifecycle
     risk: Risk
+    # Lifetime x and summed repeat-day value (`tiering.transaction_days`) for the value models;
+    # None in a measurement written before they were carried.
+    repeat_days: int | None = None
+    repeat_value: Decimal | None = None
 
 
 def _purchase_value(purchase: Purchase, basis: Basis) -> Decimal:
@@ -180,6 +184,8 @@ def measure(state: CustomerState, policy: Policy, as_of: datetime) -> Measuremen
         last_negative_feedback_at=last_negative,
         lifecycle=_lifecycle(state, policy, as_of, active, h1, h2),
         risk=risk,
+        repeat_days=state.transaction_days.repeat_days,
+        repeat_value=state.transaction_days.repeat_value,
     )
 
 
@@ -209,6 +215,8 @@ def measurement_from_dict(data: dict[str, Any]) -> Measurement:
         data[name] = None if data[name] is None else datetime.fromisoformat(data[name])
     for name in ("monetary", "first_half", "second_half"):
         data[name] = Decimal(data[name])
+    if data.get("repeat_value") is not None:
+        data["repeat_value"] = Decimal(data["repeat_value"])
     data["lifecycle"] = Lifecycle(data["lifecycle"])
     data["risk"] = Risk(data["risk"])
     return Measurement(**data)

@@ -24,6 +24,14 @@ from typing import Any, TypeVar
 from schemas import FeedbackEvent, FeedbackKind, OrderEvent, OrderKind, Tier
 from tiering.exceptions import TieringError
 from tiering.policy import Policy
+from tiering.transaction_days import (
+    TransactionDays,
+    days_from_row,
+    days_of_v1,
+    days_to_row,
+    with_purchase,
+    with_unheld,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -40,7 +48,10 @@ __all__ = [
     "state_to_dict",
 ]
 
-SCHEMA_VERSION = 1
+# 2 added `td` (the transaction-day figures of the value models); 1 is still read (see
+# `tiering.transaction_days.days_of_v1`).
+SCHEMA_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 
 _Entry = TypeVar("_Entry", "Purchase", "Adjustment", "NegativeFeedback")
 
@@ -94,6 +105,7 @@ class CustomerState:
     first_purchase_at: datetime | None = None
     last_purchase_at: datetime | None = None
     purchase_count: int = 0
+    transaction_days: TransactionDays = field(default_factory=TransactionDays)
     late_events: int = 0
     tier: Tier | None = None
     below_since: datetime | None = None
@@ -147,8 +159,12 @@ def _prune(state: CustomerState, policy: Policy) -> CustomerState:
     if keep_purchases == keep_adjustments == keep_feedback == 0:
         return state
     removed_ids = {p.order_id for p in state.purchases[:keep_purchases]}
+    days = state.transaction_days
+    if keep_purchases:
+        days = with_unheld(days, state.purchases[keep_purchases - 1].occurred_at)
     return replace(
         state,
+        transaction_days=days,
         purchases=state.purchases[keep_purchases:],
         adjustments=state.adjustments[keep_adjustments:],
         negative_feedback=state.negative_feedback[keep_feedback:],
@@ -167,14 +183,19 @@ def _is_late(state: CustomerState, occurred_at: datetime, days: int) -> bool:
     return horizon is not None and occurred_at <= horizon
 
 
-def _with_lifetime_purchase(state: CustomerState, occurred_at: datetime) -> CustomerState:
+def _with_lifetime_purchase(state: CustomerState, event: OrderEvent) -> CustomerState:
     first = state.first_purchase_at
     last = state.last_purchase_at
+    occurred_at = event.occurred_at
+    days = with_purchase(
+        state.transaction_days, first, last, state.purchases, occurred_at, event.amount
+    )
     return replace(
         state,
         first_purchase_at=occurred_at if first is None or occurred_at < first else first,
         last_purchase_at=occurred_at if last is None or occurred_at > last else last,
         purchase_count=state.purchase_count + 1,
+        transaction_days=days,
     )
 
 
@@ -189,13 +210,16 @@ def _apply_order(state: CustomerState, event: OrderEvent, policy: Policy) -> App
         if event.order_id in state._order_ids:
             return ApplyResult(state, Outcome.DUPLICATE)
         if _is_late(state, event.occurred_at, policy.window_days):
+            counted = _with_lifetime_purchase(state, event)
             late = replace(
-                _with_lifetime_purchase(state, event.occurred_at), late_events=state.late_events + 1
+                counted,
+                late_events=state.late_events + 1,
+                transaction_days=with_unheld(counted.transaction_days, event.occurred_at),
             )
             return ApplyResult(late, Outcome.LATE)
         purchase = Purchase(event.occurred_at, event.order_id, event.amount, event.margin)
         updated = replace(
-            _with_lifetime_purchase(state, event.occurred_at),
+            _with_lifetime_purchase(state, event),
             purchases=_insert(state.purchases, purchase),
             _order_ids=state._order_ids | {event.order_id},
         )
@@ -301,6 +325,7 @@ def state_to_dict(state: CustomerState, *, with_entries: bool = True) -> dict[st
         "fp": _dt(state.first_purchase_at),
         "lp": _dt(state.last_purchase_at),
         "n": state.purchase_count,
+        "td": days_to_row(state.transaction_days),
         "late": state.late_events,
         "t": None if state.tier is None else state.tier.value,
         "bs": _dt(state.below_since),
@@ -310,8 +335,10 @@ def state_to_dict(state: CustomerState, *, with_entries: bool = True) -> dict[st
 def state_from_dict(data: dict[str, Any]) -> CustomerState:
     """Inverse of `state_to_dict` (with entries); refuses an unknown schema version."""
     version = data.get("v")
-    if version != SCHEMA_VERSION:
-        raise TieringError(f"customer state schema_version {version!r} is not {SCHEMA_VERSION}")
+    if version not in _READABLE_VERSIONS:
+        raise TieringError(
+            f"customer state schema_version {version!r} is not one of {_READABLE_VERSIONS}"
+        )
     purchases = tuple(
         Purchase(datetime.fromisoformat(t), order_id, Decimal(amount), _pdec(margin))
         for t, order_id, amount, margin in data["p"]
@@ -324,15 +351,23 @@ def state_from_dict(data: dict[str, Any]) -> CustomerState:
         NegativeFeedback(datetime.fromisoformat(t), event_id) for t, event_id in data["nf"]
     )
     tier = data["t"]
+    first_purchase_at = _pdt(data["fp"])
+    purchase_count = int(data["n"])
+    days = (
+        days_from_row(data["td"])
+        if version == SCHEMA_VERSION
+        else days_of_v1(purchases, first_purchase_at, purchase_count)
+    )
     return CustomerState(
         customer_id=str(data["c"]),
         high_water=_pdt(data["hw"]),
         purchases=purchases,
         adjustments=adjustments,
         negative_feedback=negative,
-        first_purchase_at=_pdt(data["fp"]),
+        first_purchase_at=first_purchase_at,
         last_purchase_at=_pdt(data["lp"]),
-        purchase_count=int(data["n"]),
+        purchase_count=purchase_count,
+        transaction_days=days,
         late_events=int(data["late"]),
         tier=None if tier is None else Tier(str(tier)),
         below_since=_pdt(data["bs"]),

@@ -64,7 +64,7 @@ def test_state_round_trips_through_its_json_bytes() -> None:
 
 
 def test_state_of_another_schema_version_is_refused() -> None:
-    raw = state_of([purchase(days_before(3))]).to_json().replace(b'"v":1', b'"v":99')
+    raw = state_of([purchase(days_before(3))]).to_json().replace(b'"v":2', b'"v":99')
     with pytest.raises(TieringError, match="schema_version"):
         CustomerState.from_json(raw)
 

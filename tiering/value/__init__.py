@@ -21,7 +21,13 @@ from tiering.value.clv import (
 from tiering.value.exceptions import ModelFileError, ValueModelError
 from tiering.value.gamma_gamma import GammaGammaParams
 from tiering.value.model_file import ValueModel, load_model, model_json, parse_model, save_model
-from tiering.value.summary import TimeUnit, ValueSummary, summarise_days, summarise_orders
+from tiering.value.summary import (
+    TimeUnit,
+    ValueSummary,
+    summarise_days,
+    summarise_orders,
+    summarise_transactions,
+)
 
 __all__ = [
     "DEFAULT_HORIZON_DAYS",
@@ -42,4 +48,5 @@ __all__ = [
     "save_model",
     "summarise_days",
     "summarise_orders",
+    "summarise_transactions",
 ]

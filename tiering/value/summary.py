@@ -13,11 +13,10 @@ to `as_of`:
 Times are whole UTC days divided by the unit length (1 for `day`, 7 for `week`): a customer
 whose first purchase was on 1997-01-01 has T = 272 / 7 = 38.86 weeks at 1997-09-30.
 
-Built from order events, not from `tiering.state.CustomerState`: the state keeps first and
-last purchase but counts orders (not transaction days) and drops the purchases, and so their
-amounts, once they leave the window, so neither `x` nor `zbar` can be recovered from it.
-`summarise_days` is the shared core: a stream state that kept each customer's transaction
-days and values would call it directly.
+Batch builds it from order events (`summarise_orders` → `summarise_days`); the stream from
+the counted figures its customer state keeps (`tiering.transaction_days`: x and the summed
+repeat value, since the state drops purchases once they leave the window). Both end in
+`summarise_transactions`, the shared core.
 """
 
 from __future__ import annotations
@@ -32,7 +31,13 @@ from enum import StrEnum
 from schemas import OrderEvent, OrderKind
 from tiering.value.exceptions import ValueModelError
 
-__all__ = ["TimeUnit", "ValueSummary", "summarise_days", "summarise_orders"]
+__all__ = [
+    "TimeUnit",
+    "ValueSummary",
+    "summarise_days",
+    "summarise_orders",
+    "summarise_transactions",
+]
 
 
 class TimeUnit(StrEnum):
@@ -78,17 +83,35 @@ def summarise_days(
     if not day_values:
         raise ValueModelError(f"customer {customer_id!r} has no purchase day to summarise")
     days = sorted(day_values)
-    as_of_day = _utc_day(as_of)
-    if days[-1] > as_of_day:
-        raise ValueModelError(f"customer {customer_id!r} has a purchase day after as_of")
-    x = len(days) - 1
     repeat_value = sum((day_values[day] for day in days[1:]), Decimal(0))
+    return summarise_transactions(
+        customer_id, days[0], days[-1], len(days) - 1, repeat_value, last_purchase_at, as_of, unit
+    )
+
+
+def summarise_transactions(
+    customer_id: str,
+    first_day: date,
+    last_day: date,
+    repeat_days: int,
+    repeat_value: Decimal,
+    last_purchase_at: datetime,
+    as_of: datetime,
+    unit: TimeUnit,
+) -> ValueSummary:
+    """The summary from the counted figures: first and last transaction day, x, and the
+    summed value of the repeat days (what a stream state keeps instead of every day)."""
+    as_of_day = _utc_day(as_of)
+    if last_day > as_of_day:
+        raise ValueModelError(f"customer {customer_id!r} has a purchase day after as_of")
+    if repeat_days < 0 or last_day < first_day:
+        raise ValueModelError(f"customer {customer_id!r} has an inconsistent purchase summary")
     return ValueSummary(
         customer_id=customer_id,
-        x=x,
-        t_x=(days[-1] - days[0]).days / unit.days,
-        T=(as_of_day - days[0]).days / unit.days,
-        zbar=float(repeat_value / x) if x > 0 else None,
+        x=repeat_days,
+        t_x=(last_day - first_day).days / unit.days,
+        T=(as_of_day - first_day).days / unit.days,
+        zbar=float(repeat_value / repeat_days) if repeat_days > 0 else None,
         last_purchase_at=last_purchase_at,
         unit=unit,
     )
