@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.vocabulary import AbcClass, Lifecycle, RfmSegment, Risk, Tier
 
@@ -51,6 +51,10 @@ class ClassificationMetrics(BaseModel):
     Shares are fractions of active customers (0..1): `monetary_share_above` is the ABC rank p
     (share with strictly greater monetary); `*_share_below` feed the F and M scores;
     `recency_share_above` (share with strictly larger recency_days) feeds the R score.
+
+    The value fields (contract 1.4) come from the worker's value model (BG/NBD and
+    Gamma-Gamma, DESIGN.md "Customer value") over its whole purchase history; they are null
+    when no value model is configured or the customer never purchased.
     """
 
     model_config = _FROZEN
@@ -67,6 +71,18 @@ class ClassificationMetrics(BaseModel):
     monetary_share_below: float | None = Field(default=None, ge=0, le=1)
     frequency_share_below: float | None = Field(default=None, ge=0, le=1)
     recency_share_above: float | None = Field(default=None, ge=0, le=1)
+    p_alive: float | None = Field(
+        default=None, ge=0, le=1, description="probability the customer is still alive (BG/NBD)"
+    )
+    predicted_clv: float | None = Field(
+        default=None,
+        ge=0,
+        description="expected purchases over the value horizon x expected order value",
+    )
+    expected_next_order_at: AwareDatetime | None = Field(
+        default=None,
+        description="last purchase + the mean wait of a customer who is alive (BG/NBD)",
+    )
 
 
 class Reason(BaseModel):

@@ -33,3 +33,8 @@ class CustomerClassification(BaseModel):
     current: Classification
     metrics: ClassificationMetrics
     policy_version: str = Field(min_length=1)
+    value_model_version: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the value model behind the metrics' value fields; null without one",
+    )

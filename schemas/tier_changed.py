@@ -17,7 +17,7 @@ from schemas.vocabulary import ChangedField, Direction
 
 __all__ = ["CONTRACT_VERSION", "TierChanged", "tier_changed_event_id"]
 
-CONTRACT_VERSION = "1.3"
+CONTRACT_VERSION = "1.4"
 # Fixed namespace so that ids are stable across processes and releases.
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1c1c3e-7d9a-4c36-9a43-2f1f0c6a7b11")
 
@@ -53,4 +53,9 @@ class TierChanged(BaseModel):
     reasons: tuple[Reason, ...] = Field(min_length=1)
     metrics: ClassificationMetrics
     policy_version: str = Field(min_length=1)
+    value_model_version: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the value model behind the metrics' value fields; null without one",
+    )
     account_manager: AccountManager | None = None

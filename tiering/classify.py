@@ -22,6 +22,8 @@ from tiering.measure import Measurement, measure
 from tiering.policy import Policy
 from tiering.population import Population, RankedMetric
 from tiering.state import CustomerState
+from tiering.valuation import value_figures
+from tiering.value import ValueModel
 
 __all__ = ["Evaluation", "TierHold", "abc_class", "classify", "classify_measurement", "score_of"]
 
@@ -89,9 +91,17 @@ def _next_tier(
 
 
 def classify_measurement(
-    measurement: Measurement, hold: TierHold, population: Population, policy: Policy
+    measurement: Measurement,
+    hold: TierHold,
+    population: Population,
+    policy: Policy,
+    value_model: ValueModel | None = None,
 ) -> Evaluation:
-    """Classify one measured customer against the population, advancing its tier hold."""
+    """Classify one measured customer against the population, advancing its tier hold.
+
+    With a value model, the metrics carry the customer's p_alive, predicted_clv and
+    expected_next_order_at (`tiering.valuation`); without one they are null.
+    """
     shares: dict[str, float | None] = {
         "monetary_share_above": None,
         "monetary_share_below": None,
@@ -130,12 +140,16 @@ def classify_measurement(
         lifecycle=measurement.lifecycle,
         risk=measurement.risk,
     )
+    value = None if value_model is None else value_figures(measurement, value_model)
     metrics = ClassificationMetrics(
         recency_days=measurement.recency_days,
         frequency=measurement.frequency,
         monetary=measurement.monetary,
         active_customers=population.active_count,
         **shares,
+        p_alive=None if value is None else value.p_alive,
+        predicted_clv=None if value is None else value.predicted_clv,
+        expected_next_order_at=None if value is None else value.expected_next_order_at,
     )
     return Evaluation(
         customer_id=measurement.customer_id,
@@ -149,10 +163,16 @@ def classify_measurement(
 
 
 def classify(
-    state: CustomerState, population: Population, policy: Policy, as_of: datetime
+    state: CustomerState,
+    population: Population,
+    policy: Policy,
+    as_of: datetime,
+    value_model: ValueModel | None = None,
 ) -> tuple[CustomerState, Evaluation]:
     """Measure and classify a customer at `as_of`; returns the state with its hold advanced."""
     hold = TierHold(state.tier, state.below_since)
-    evaluation = classify_measurement(measure(state, policy, as_of), hold, population, policy)
+    evaluation = classify_measurement(
+        measure(state, policy, as_of), hold, population, policy, value_model
+    )
     updated = replace(state, tier=evaluation.hold.tier, below_since=evaluation.hold.below_since)
     return updated, evaluation

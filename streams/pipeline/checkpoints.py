@@ -29,6 +29,7 @@ from streams.pipeline.measure_stage import ClosedEpoch, PartitionMeasurer
 from streams.pipeline.rank_stage import LastEvaluation, ManagerLookup, PartitionRanker
 from tiering import Measurement, Policy, TierHold
 from tiering.measure import measurement_from_json, measurement_to_json
+from tiering.value import ValueModel
 
 __all__ = [
     "MeasuredRecord",
@@ -167,6 +168,7 @@ class RankedRecord:
                     "as_of": evaluation.as_of.isoformat(),
                     "metrics": evaluation.metrics.model_dump(mode="json"),
                     "policy": evaluation.policy_version,
+                    "vm": evaluation.value_model_version,
                 },
             }
         ).encode()
@@ -192,6 +194,7 @@ class RankedRecord:
                 datetime.fromisoformat(evaluated["as_of"]),
                 ClassificationMetrics.model_validate(evaluated["metrics"]),
                 evaluated["policy"],
+                evaluated.get("vm"),  # absent before contract 1.4: no value model
             ),
         )
 
@@ -236,6 +239,7 @@ def restore_ranker(
     policy: Policy,
     records: Iterable[RankedRecord],
     managers: ManagerLookup | None = None,
+    value_model: ValueModel | None = None,
 ) -> PartitionRanker:
     """Stage 2 of a partition from its checkpoint records (account managers come from
     `managers` when a change is ranked; they are not checkpointed)."""
@@ -247,4 +251,5 @@ def restore_ranker(
             if record.partition == partition
         ),
         managers,
+        value_model,
     )

@@ -27,6 +27,7 @@ from streams.pipeline.measure_stage import PartitionMeasurer, StreamAdvance
 from streams.pipeline.rank_schedule import BoundaryEnd, ClosedThroughMark, PartitionRankSchedule
 from streams.pipeline.rank_stage import ClassificationCounts, ManagerLookup, PartitionRanker
 from tiering import CustomerState, Policy
+from tiering.value import ValueModel
 
 __all__ = ["LocalPipeline"]
 
@@ -40,13 +41,16 @@ class LocalPipeline:
         partitions: int,
         epoch_seconds: int,
         managers: ManagerLookup | None = None,
+        value_model: ValueModel | None = None,
     ) -> None:
         self._partitions = partitions
         self._managers = managers
+        self._value_model = value_model
         self._states: list[dict[str, CustomerState]] = [{} for _ in range(partitions)]
         self._measurers = [PartitionMeasurer(p, policy, epoch_seconds) for p in range(partitions)]
         self._schedules = [
-            PartitionRankSchedule(PartitionRanker(policy, managers)) for _ in range(partitions)
+            PartitionRankSchedule(PartitionRanker(policy, managers, value_model))
+            for _ in range(partitions)
         ]
         self._barrier = RankBarrier(partitions)
         # Boundaries each partition closed (a summary published), for the tests that count
@@ -99,6 +103,7 @@ class LocalPipeline:
                 self._policy,
                 (RankedRecord.from_json(record.to_json()) for record in self._ranked.values()),
                 self._managers,
+                self._value_model,
             )
             # The measurements stream (a Kafka topic) and how far it was ranked survive.
             restored = PartitionRankSchedule(ranker, schedule.ranked_through)

@@ -34,6 +34,7 @@ from tiering import (
 )
 from tiering.classify import score_of
 from tiering.measure import DAY, at_later_instant
+from tiering.value import ValueModel, model_version
 
 __all__ = ["ClassificationCounts", "LastEvaluation", "ManagerLookup", "PartitionRanker"]
 
@@ -73,14 +74,23 @@ class LastEvaluation:
     as_of: datetime
     metrics: ClassificationMetrics
     policy_version: str
+    value_model_version: str | None = None
 
 
 class PartitionRanker:
     """Latest measurement, classification and tier hold of each customer of one partition."""
 
-    def __init__(self, policy: Policy, managers: ManagerLookup | None = None) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        managers: ManagerLookup | None = None,
+        value_model: ValueModel | None = None,
+    ) -> None:
         self._policy = policy
         self._managers = managers or (lambda _customer: None)
+        # The value model fills the metrics' value fields; its version rides on TierChanged.
+        self._value_model = value_model
+        self._value_model_version = None if value_model is None else model_version(value_model)
         self._latest: dict[str, Measurement] = {}
         self._index = ValueIndex()
         self._current: dict[str, tuple[Classification, TierHold]] = {}
@@ -113,9 +123,10 @@ class PartitionRanker:
         policy: Policy,
         entries: Iterable[tuple[Measurement, Classification | None, TierHold]],
         managers: ManagerLookup | None = None,
+        value_model: ValueModel | None = None,
     ) -> PartitionRanker:
         """Rebuild from each customer's checkpoint (see `entry`)."""
-        ranker = cls(policy, managers)
+        ranker = cls(policy, managers, value_model)
         for measurement, classification, hold in entries:
             customer_id = measurement.customer_id
             ranker._remember(measurement)
@@ -211,10 +222,12 @@ class PartitionRanker:
         if measurement.as_of != boundary:
             measurement = at_later_instant(measurement, boundary)
         previous, hold = self._current.get(customer_id, (None, TierHold()))
-        evaluation = classify_measurement(measurement, hold, population, self._policy)
+        evaluation = classify_measurement(
+            measurement, hold, population, self._policy, self._value_model
+        )
         self._current[customer_id] = (evaluation.classification, evaluation.hold)
         self._evaluated[customer_id] = LastEvaluation(
-            boundary, evaluation.metrics, self._policy.version
+            boundary, evaluation.metrics, self._policy.version, self._value_model_version
         )
         self._tally(customer_id, evaluation.classification, measurement.monetary)
         self._hold_due.schedule(customer_id, self._hold_expiry(evaluation.hold))
@@ -234,6 +247,7 @@ class PartitionRanker:
             reasons=evaluation.reasons,
             metrics=evaluation.metrics,
             policy_version=self._policy.version,
+            value_model_version=self._value_model_version,
             account_manager=self._managers(customer_id),
         )
 

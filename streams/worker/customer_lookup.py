@@ -47,5 +47,6 @@ def customer_answer(customer_id: str, ranked: bytes | None) -> Answer:
         current=record.classification,
         metrics=evaluation.metrics,
         policy_version=evaluation.policy_version,
+        value_model_version=evaluation.value_model_version,
     )
     return Answer(200, body.model_dump(mode="json"))

@@ -81,7 +81,13 @@ def test_a_customer_whose_last_evaluation_changed_it_answers_with_that_tier_chan
             "customer_id": customer,
             **{
                 name: published[name]
-                for name in ("occurred_at", "current", "metrics", "policy_version")
+                for name in (
+                    "occurred_at",
+                    "current",
+                    "metrics",
+                    "policy_version",
+                    "value_model_version",
+                )
             },
         }
         answered += 1

@@ -20,7 +20,14 @@ from tiering.value.clv import (
 )
 from tiering.value.exceptions import ModelFileError, ValueModelError
 from tiering.value.gamma_gamma import GammaGammaParams
-from tiering.value.model_file import ValueModel, load_model, model_json, parse_model, save_model
+from tiering.value.model_file import (
+    ValueModel,
+    load_model,
+    model_json,
+    model_version,
+    parse_model,
+    save_model,
+)
 from tiering.value.summary import (
     TimeUnit,
     ValueSummary,
@@ -43,6 +50,7 @@ __all__ = [
     "fit_value_model",
     "load_model",
     "model_json",
+    "model_version",
     "parse_model",
     "predict",
     "save_model",

@@ -11,6 +11,7 @@ refused, so a misspelt parameter is an error rather than a silent default.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from pathlib import Path
 
@@ -28,6 +29,7 @@ __all__ = [
     "ValueModel",
     "load_model",
     "model_json",
+    "model_version",
     "parse_model",
     "save_model",
 ]
@@ -113,3 +115,10 @@ def model_json(model: ValueModel) -> str:
 def save_model(model: ValueModel, path: Path) -> None:
     """Write the model file."""
     path.write_text(model_json(model), encoding="utf-8")
+
+
+def model_version(model: ValueModel) -> str:
+    """`<calibration_end>.<first 12 hex digits of the SHA-256 of model_json>`: names the model
+    in `TierChanged.value_model_version`; the same fitted content gives the same version."""
+    digest = hashlib.sha256(model_json(model).encode()).hexdigest()[:12]
+    return f"{model.calibration_end.isoformat()}.{digest}"
