@@ -12,8 +12,18 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tiering.value import ModelFileError, ValueModel, load_model
 
 __all__ = [
     "Clock",
@@ -27,6 +37,7 @@ __all__ = [
     "WebSettings",
     "WebhookSettings",
     "load_settings",
+    "value_model_of",
 ]
 
 
@@ -188,6 +199,10 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = None
     web_port: int | None = Field(default=None, ge=0, le=65535)
     policy: Path | None = None
+    # The value model file `tierstream clv fit` writes: with one, each classification's
+    # metrics carry p_alive, predicted_clv and expected_next_order_at; without, they are null.
+    # Read at start-up (a new model needs a restart).
+    clv_model: Path | None = None
     store: str = Field(default="rocksdb://", pattern=r"^(rocksdb|memory)://")
     processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
     clock: Clock = Clock.WALL
@@ -213,6 +228,17 @@ class Settings(BaseSettings):
     # How often the worker samples consumer lag, table sizes and stream time for /metrics.
     metrics_interval_seconds: float = Field(default=5.0, gt=0, le=3_600)
 
+    @field_validator("clv_model")
+    @classmethod
+    def _readable_model(cls, path: Path | None) -> Path | None:
+        # Fail at start-up, naming the file and its bad field, not at the first boundary.
+        if path is not None:
+            try:
+                load_model(path)
+            except ModelFileError as error:
+                raise ValueError(str(error)) from None
+        return path
+
     @model_validator(mode="after")
     def _apply_flat_aliases(self) -> Settings:
         # Frozen models: rebuild the nested groups instead of mutating them.
@@ -237,3 +263,8 @@ def load_settings(**overrides: object) -> Settings:
             for item in error.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+def value_model_of(settings: Settings) -> ValueModel | None:
+    """The value model `TIERSTREAM_CLV_MODEL` names (validated by `load_settings`), or None."""
+    return None if settings.clv_model is None else load_model(settings.clv_model)

@@ -16,7 +16,15 @@ import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from schemas import AbcClass, Classification, ClassificationMetrics, Reason, RfmScores, Tier
+from schemas import (
+    AbcClass,
+    Classification,
+    ClassificationMetrics,
+    Reason,
+    RfmScores,
+    Risk,
+    Tier,
+)
 from tiering.explain import reasons_for
 from tiering.measure import Measurement, measure
 from tiering.policy import Policy
@@ -100,7 +108,9 @@ def classify_measurement(
     """Classify one measured customer against the population, advancing its tier hold.
 
     With a value model, the metrics carry the customer's p_alive, predicted_clv and
-    expected_next_order_at (`tiering.valuation`); without one they are null.
+    expected_next_order_at (`tiering.valuation`); without one they are null. With one and
+    the policy's `risk.p_alive_below`, a customer whose own events say ok is at_risk when its
+    p_alive is below that threshold.
     """
     shares: dict[str, float | None] = {
         "monetary_share_above": None,
@@ -132,15 +142,19 @@ def classify_measurement(
     value_class = abc_class(share_above, policy)
     new_hold = _next_tier(Tier(value_class.value), share_above, hold, policy, measurement.as_of)
     assert new_hold.tier is not None
+    value = None if value_model is None else value_figures(measurement, value_model)
+    threshold = policy.risk.p_alive_below
+    risk = measurement.risk
+    if risk is Risk.OK and value is not None and threshold is not None:
+        risk = Risk.AT_RISK if value.p_alive < threshold else Risk.OK
     classification = Classification(
         tier=new_hold.tier,
         abc_class=value_class,
         scores=scores,
         segment=segment,
         lifecycle=measurement.lifecycle,
-        risk=measurement.risk,
+        risk=risk,
     )
-    value = None if value_model is None else value_figures(measurement, value_model)
     metrics = ClassificationMetrics(
         recency_days=measurement.recency_days,
         frequency=measurement.frequency,

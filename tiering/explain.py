@@ -54,7 +54,22 @@ def _tier_reason(
     return Reason(code="tier.abc_rank", text=f"tier {tier.value} ({label}): {standing}")
 
 
-def _risk_reason(measurement: Measurement, policy: Policy) -> Reason:
+def _risk_reason(
+    measurement: Measurement,
+    classification: Classification,
+    metrics: ClassificationMetrics,
+    policy: Policy,
+) -> Reason:
+    if classification.risk is Risk.AT_RISK and measurement.risk is Risk.OK:
+        # Only the value model can have made it at risk (classify_measurement).
+        return Reason(
+            code="risk.low_p_alive",
+            text=(
+                f"at risk: {(metrics.p_alive or 0) * 100:.1f} % likely to still be buying, "
+                f"below {(policy.risk.p_alive_below or 0) * 100:.1f} %; last purchase "
+                f"{measurement.recency_days} days ago"
+            ),
+        )
     if measurement.risk is Risk.CHURNED:
         return Reason(
             code="risk.churned", text=f"churned: no purchase in the last {policy.window_days} days"
@@ -119,7 +134,7 @@ def reasons_for(
     """One reason per dimension, in the order tier, risk, lifecycle, segment."""
     return (
         _tier_reason(classification, metrics, hold, policy),
-        _risk_reason(measurement, policy),
+        _risk_reason(measurement, classification, metrics, policy),
         _lifecycle_reason(measurement, policy),
         _segment_reason(classification),
     )

@@ -70,7 +70,9 @@ class LifecyclePolicy(BaseModel):
 
 
 class RiskPolicy(BaseModel):
-    """at_risk when overdue (recency > max(min_gap_days, gap_factor × mean gap)) or unhappy."""
+    """at_risk when overdue (recency > max(min_gap_days, gap_factor × mean gap)) or unhappy,
+    or, with a value model and `p_alive_below` set, when p_alive < p_alive_below (off by
+    default: a customer that is otherwise ok)."""
 
     model_config = _STRICT
 
@@ -78,6 +80,7 @@ class RiskPolicy(BaseModel):
     gap_factor: float = Field(gt=0)
     feedback_lookback_days: int = Field(gt=0)
     low_csat_max: int = Field(ge=1, le=5)
+    p_alive_below: float | None = Field(default=None, gt=0, lt=1)
 
 
 class HysteresisPolicy(BaseModel):

@@ -34,6 +34,7 @@ from tiering import (
 )
 from tiering.classify import score_of
 from tiering.measure import DAY, at_later_instant
+from tiering.valuation import p_alive_falls_below_at
 from tiering.value import ValueModel, model_version
 
 __all__ = ["ClassificationCounts", "LastEvaluation", "ManagerLookup", "PartitionRanker"]
@@ -132,7 +133,7 @@ class PartitionRanker:
             ranker._remember(measurement)
             if classification is not None:
                 ranker._current[customer_id] = (classification, hold)
-                ranker._hold_due.schedule(customer_id, ranker._hold_expiry(hold))
+                ranker._hold_due.schedule(customer_id, ranker._due(measurement, hold))
                 ranker._tally(customer_id, classification, measurement.monetary)
         ranker._full_sweep = True
         return ranker
@@ -154,6 +155,18 @@ class PartitionRanker:
         if hold.below_since is None:
             return None
         return hold.below_since + timedelta(days=self._policy.hysteresis.downgrade_after_days)
+
+    def _due(self, measurement: Measurement, hold: TierHold) -> datetime | None:
+        """When this stage must re-evaluate the customer with no new measurement: its tier
+        hold expiring, or (value model and `risk.p_alive_below` set) its p_alive falling
+        below the threshold, which time alone does and stage 1 cannot see."""
+        dues = [self._hold_expiry(hold)]
+        threshold = self._policy.risk.p_alive_below
+        if self._value_model is not None and threshold is not None:
+            crossing = p_alive_falls_below_at(measurement, self._value_model, threshold)
+            if crossing is not None and crossing > measurement.as_of:
+                dues.append(crossing)
+        return min((due for due in dues if due is not None), default=None)
 
     def classification(self, customer_id: str) -> Classification | None:
         """The customer's current classification, if it has one."""
@@ -230,7 +243,7 @@ class PartitionRanker:
             boundary, evaluation.metrics, self._policy.version, self._value_model_version
         )
         self._tally(customer_id, evaluation.classification, measurement.monetary)
-        self._hold_due.schedule(customer_id, self._hold_expiry(evaluation.hold))
+        self._hold_due.schedule(customer_id, self._due(measurement, evaluation.hold))
         change = diff(previous, evaluation.classification, self._policy)
         if change is None:
             return None

@@ -34,7 +34,7 @@ from streams.kafka.security import faust_credentials
 from streams.metrics import WorkerMetrics
 from streams.pipeline.profile_stage import manager_lookup
 from streams.pipeline.records import StageOneTopics, Tables
-from streams.settings import Clock, Settings
+from streams.settings import Clock, Settings, value_model_of
 from streams.worker.dead_letters import DeadLetters
 from streams.worker.faust_fixes import (
     check_faust_version,
@@ -205,6 +205,7 @@ class Worker:
             self._account_manager,
             self.tier_changes,
             self.observer,
+            value_model_of(settings),
         )
         orders, feedback = self.topology.stage_one_inputs
         self._stage_one = StageOne(

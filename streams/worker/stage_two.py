@@ -32,6 +32,7 @@ from streams.settings import Settings
 from streams.worker.observe import WorkerObserver
 from streams.worker.revocation_fence import RevocationFence
 from tiering import Policy
+from tiering.value import ValueModel
 
 __all__ = ["StageTwo"]
 
@@ -61,9 +62,12 @@ class StageTwo:
         managers: ManagerLookup,
         tier_changes: Any,
         observer: WorkerObserver,
+        value_model: ValueModel | None = None,
     ) -> None:
-        """`ranked`, `progress`: the Faust tables; `tier_changes`: the Faust topic."""
+        """`ranked`, `progress`: the Faust tables; `tier_changes`: the Faust topic;
+        `value_model`: fills the value fields of the metrics (None: they stay null)."""
         self._policy = policy
+        self._value_model = value_model
         self._partitions = partitions
         self._ranked = ranked
         self._progress = progress
@@ -146,7 +150,9 @@ class StageTwo:
         """The partition's schedule, restored from the `ranked` table and the progress mark."""
         if partition not in self._schedules:
             records = (RankedRecord.from_json(value) for value in self._ranked.values())
-            ranker = restore_ranker(partition, self._policy, records, self._managers)
+            ranker = restore_ranker(
+                partition, self._policy, records, self._managers, self._value_model
+            )
             mark = self._progress.get(_progress_key(partition))
             ranked_through = None if mark is None else datetime.fromisoformat(mark.decode())
             self._schedules[partition] = PartitionRankSchedule(ranker, ranked_through)

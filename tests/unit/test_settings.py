@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from streams.settings import Clock, ConfigError, load_settings
+from streams.settings import Clock, ConfigError, load_settings, value_model_of
 
 
 def test_defaults_match_the_design_contract(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,3 +50,43 @@ def test_sasl_without_credentials_is_rejected(monkeypatch: pytest.MonkeyPatch) -
 def test_secrets_are_not_shown_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIERSTREAM_REDIS_URL", "redis://:hunter2@127.0.0.1:6379/0")
     assert "hunter2" not in repr(load_settings())
+
+
+_MODEL = (
+    '{"bg_nbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},'
+    ' "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44}, "time_unit": "week",'
+    ' "calibration_end": "1997-09-30", "customers": 2357,'
+    ' "log_likelihood": {"bg_nbd": -9582.4, "gamma_gamma": -4053.0}}'
+)
+
+
+def test_clv_model_variable_gives_the_worker_its_value_model(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "model.json"
+    path.write_text(_MODEL, encoding="utf-8")
+    monkeypatch.setenv("TIERSTREAM_CLV_MODEL", str(path))
+    model = value_model_of(load_settings())
+    assert model is not None
+    assert model.bg_nbd.r == 0.243
+
+
+def test_no_clv_model_variable_means_no_value_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TIERSTREAM_CLV_MODEL", raising=False)
+    assert value_model_of(load_settings()) is None
+
+
+def test_bad_clv_model_file_fails_fast_naming_the_variable_and_the_model_field(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "model.json"
+    path.write_text(_MODEL.replace('"r": 0.243', '"r": -1'), encoding="utf-8")
+    monkeypatch.setenv("TIERSTREAM_CLV_MODEL", str(path))
+    with pytest.raises(ConfigError, match=r"TIERSTREAM_CLV_MODEL.*bg_nbd\.r"):
+        load_settings()
+
+
+def test_missing_clv_model_file_fails_fast(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TIERSTREAM_CLV_MODEL", str(tmp_path / "absent.json"))
+    with pytest.raises(ConfigError, match=r"TIERSTREAM_CLV_MODEL.*cannot read"):
+        load_settings()
