@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
             "occurred_at": stored.occurred_at.isoformat(),
             "event_id": stored.event_id,
             "policy_version": stored.policy_version,
+            "value_model_version": stored.value_model_version,
         }
         print(json.dumps(record, indent=2))
         return 0
@@ -81,6 +82,19 @@ def run(args: argparse.Namespace) -> int:
         ("as of", stored.occurred_at.isoformat()),
         ("policy", stored.policy_version),
     ]
+    metrics = stored.metrics
+    if metrics.p_alive is not None:
+        rows += [
+            ("p alive", f"{metrics.p_alive:.3f}"),
+            ("predicted clv", f"{metrics.predicted_clv or 0:,.2f}"),
+            (
+                "next order",
+                metrics.expected_next_order_at.isoformat()
+                if metrics.expected_next_order_at
+                else "-",
+            ),
+            ("value model", stored.value_model_version or "-"),
+        ]
     for name, value in rows:
         print(f"{name:<13} {value}")
     for reason in stored.reasons:

@@ -76,6 +76,9 @@ class StoredClassification:
     occurred_at: datetime
     event_id: str
     policy_version: str
+    # The value model behind the metrics' p_alive / predicted_clv / next order (contract
+    # 1.4); None without one, and for customers stored before it was kept.
+    value_model_version: str | None = None
 
 
 def _micros(instant: datetime) -> int:
@@ -117,6 +120,7 @@ class ReadModel:
             "occurred_at": event.occurred_at.isoformat(),
             "event_id": event.event_id,
             "policy_version": event.policy_version,
+            "value_model_version": event.value_model_version or "",
         }
         args: list[Any] = [
             _micros(event.occurred_at),
@@ -149,6 +153,7 @@ class ReadModel:
             occurred_at=datetime.fromisoformat(stored["occurred_at"]),
             event_id=stored["event_id"],
             policy_version=stored["policy_version"],
+            value_model_version=stored.get("value_model_version") or None,
         )
 
     async def tier_counts(self) -> dict[Tier, int]:

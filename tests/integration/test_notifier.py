@@ -351,3 +351,32 @@ async def test_an_unroutable_alert_is_parked_and_replayed_to_the_default_owner(
         assert sink.managers() == {event.event_id: "owner"}
     finally:
         await sink.close()
+
+
+async def test_read_model_keeps_the_value_fields_and_the_value_model_version(
+    infra: Infra, unique_name: str
+) -> None:
+    event = tier_changed("c-valued", None, classification(Tier.A))
+    valued = event.model_copy(
+        update={
+            "metrics": event.metrics.model_copy(
+                update={
+                    "p_alive": 0.42,
+                    "predicted_clv": 1234.5,
+                    "expected_next_order_at": event.occurred_at + timedelta(days=9),
+                }
+            ),
+            "value_model_version": "1997-09-30.0123456789ab",
+        }
+    )
+    client = redis.from_url(infra.redis_url)
+    model = ReadModel(client, Keys(unique_name))
+    try:
+        assert await model.apply(valued, offset=0)
+        stored = await model.get("c-valued")
+        assert stored is not None
+        assert stored.metrics == valued.metrics
+        assert stored.value_model_version == "1997-09-30.0123456789ab"
+    finally:
+        await model.erase("c-valued")
+        await client.aclose()

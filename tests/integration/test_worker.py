@@ -41,6 +41,7 @@ from tests.integration.worker_process import (
     worker_env,
 )
 from tiering import default_policy
+from tiering.value import model_version, parse_model
 
 pytestmark = pytest.mark.integration
 
@@ -265,6 +266,56 @@ def test_a_silent_customer_becomes_at_risk_by_stream_time_alone(
     assert became_at_risk[0].occurred_at == boundary_at_or_before(
         start + timedelta(days=36), DAY
     ) + timedelta(days=1)
+
+
+# The published CDNOW value model (DESIGN.md, "Customer value"), in weeks.
+_CDNOW_MODEL = (
+    '{"bg_nbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},'
+    ' "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44}, "time_unit": "week",'
+    ' "calibration_end": "1997-09-30", "customers": 2357,'
+    ' "log_likelihood": {"bg_nbd": -9582.4, "gamma_gamma": -4053.0}}'
+)
+
+
+def test_a_silent_customer_p_alive_falls_in_its_tier_changed_metrics(
+    infra: Infra, unique_name: str, tmp_path: Path
+) -> None:
+    start = datetime(2025, 6, 2, 10, tzinfo=UTC)
+    silent = [
+        order("SILENT", "S1", start, "500"),
+        order("SILENT", "S2", start + timedelta(days=5), "500"),
+    ]
+    busy = [
+        order("BUSY", f"B{day}", start + timedelta(days=day, hours=1), "20")
+        for day in range(0, 60, 3)
+    ]
+    events = sorted([*silent, *busy], key=lambda event: event.occurred_at)
+    prepare_topics(infra, unique_name, PARTITIONS)
+    asyncio.run(
+        produce(
+            infra.kafka_bootstrap,
+            [
+                *(_as_record(f"{unique_name}-orders", event) for event in events),
+                *watermarks(unique_name, start + timedelta(days=61), PARTITIONS),
+            ],
+        )
+    )
+    model = tmp_path / "model.json"
+    model.write_text(_CDNOW_MODEL, encoding="utf-8")
+    env = worker_env(infra, unique_name, tmp_path / "data", TIERSTREAM_CLV_MODEL=str(model))
+    log = tmp_path / "worker.log"
+    with running_worker(env, log):
+        changes = tier_changes(infra, unique_name, 3, 120)
+
+    silent_changes = [change for change in changes if change.customer_id == "SILENT"]
+    at_risk = [c for c in silent_changes if c.current.risk is Risk.AT_RISK]
+    assert silent_changes and at_risk, log_tail(log)
+    first, later = silent_changes[0].metrics, at_risk[0].metrics
+    assert first.p_alive is not None and later.p_alive is not None, log_tail(log)
+    assert later.p_alive < first.p_alive
+    assert {c.value_model_version for c in silent_changes} == {
+        model_version(parse_model(_CDNOW_MODEL))
+    }
 
 
 def test_the_wall_clock_moves_stream_time_when_no_event_arrives(
