@@ -227,20 +227,25 @@ def test_malformed_and_invalid_events_go_to_the_dead_letter_topic_and_the_rest_f
     )
 
 
-def test_a_silent_customer_becomes_at_risk_by_stream_time_alone(
-    infra: Infra, unique_name: str, tmp_path: Path
-) -> None:
-    start = datetime(2025, 6, 2, 10, tzinfo=UTC)
+def _silent_after_day_five(start: datetime) -> list[OrderEvent]:
+    """SILENT buys on days 0 and 5, then nothing; BUSY buys every third day to day 57 and
+    keeps stream time moving. In event-time order."""
     silent = [
         order("SILENT", "S1", start, "500"),
         order("SILENT", "S2", start + timedelta(days=5), "500"),
     ]
-    # Another customer keeps stream time moving; the silent one has no event after day 5.
     busy = [
         order("BUSY", f"B{day}", start + timedelta(days=day, hours=1), "20")
         for day in range(0, 60, 3)
     ]
-    events = sorted([*silent, *busy], key=lambda event: event.occurred_at)
+    return sorted([*silent, *busy], key=lambda event: event.occurred_at)
+
+
+def test_a_silent_customer_becomes_at_risk_by_stream_time_alone(
+    infra: Infra, unique_name: str, tmp_path: Path
+) -> None:
+    start = datetime(2025, 6, 2, 10, tzinfo=UTC)
+    events = _silent_after_day_five(start)
     orders_topic = f"{unique_name}-orders"
     prepare_topics(infra, unique_name, PARTITIONS)
     asyncio.run(
@@ -281,15 +286,7 @@ def test_a_silent_customer_p_alive_falls_in_its_tier_changed_metrics(
     infra: Infra, unique_name: str, tmp_path: Path
 ) -> None:
     start = datetime(2025, 6, 2, 10, tzinfo=UTC)
-    silent = [
-        order("SILENT", "S1", start, "500"),
-        order("SILENT", "S2", start + timedelta(days=5), "500"),
-    ]
-    busy = [
-        order("BUSY", f"B{day}", start + timedelta(days=day, hours=1), "20")
-        for day in range(0, 60, 3)
-    ]
-    events = sorted([*silent, *busy], key=lambda event: event.occurred_at)
+    events = _silent_after_day_five(start)
     prepare_topics(infra, unique_name, PARTITIONS)
     asyncio.run(
         produce(

@@ -60,7 +60,9 @@ def _feedback_ahead(partition: int) -> _Event:
     return _Event(_Message("feedback", partition, 0, None, mark, tuple(Watermark.headers())))
 
 
-def _stage_one(tables: dict[str, dict[bytes, bytes]]) -> tuple[StageOne, CollectorRegistry]:
+def _stage_one(
+    tables: dict[str, dict[bytes, bytes]], untransacted: _Sent | None = None
+) -> tuple[StageOne, CollectorRegistry]:
     registry = CollectorRegistry()
     metrics = WorkerMetrics.create(registry)
     observer = WorkerObserver(metrics, ("orders", "feedback"), {})
@@ -73,26 +75,9 @@ def _stage_one(tables: dict[str, dict[bytes, bytes]]) -> tuple[StageOne, Collect
         metrics,
         observer,
         lambda topic: topic,
-    )
-    return stage, registry
-
-
-def _stage_one_with_untransacted(tables: dict[str, Any]) -> tuple[StageOne, _Sent]:
-    registry = CollectorRegistry()
-    metrics = WorkerMetrics.create(registry)
-    untransacted = _Sent()
-    stage = StageOne(
-        POLICY,
-        TOPICS,
-        86_400,
-        FaustTables(tables),
-        _Sent(),
-        metrics,
-        WorkerObserver(metrics, ("orders", "feedback"), {}),
-        lambda topic: topic,
         untransacted,
     )
-    return stage, untransacted
+    return stage, registry
 
 
 def _stopped_gauge(registry: CollectorRegistry, partition: int) -> float | None:
@@ -127,7 +112,8 @@ async def test_a_stop_is_announced_on_the_ranks_topic_outside_any_transaction() 
     the stopped partition commits nothing more that could carry it in a transaction."""
     tables = _tables()
     tables[Tables.STATES][b"broken"] = b"{not json"
-    stage, untransacted = _stage_one_with_untransacted(tables)
+    untransacted = _Sent()
+    stage, _ = _stage_one(tables, untransacted)
 
     await stage.process([_feedback_ahead(0), _order(0, 5, "broken", 0)])
 
