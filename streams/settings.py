@@ -201,8 +201,11 @@ class Settings(BaseSettings):
     policy: Path | None = None
     # The value model file `tierstream clv fit` writes: with one, each classification's
     # metrics carry p_alive, predicted_clv and expected_next_order_at; without, they are null.
-    # Read at start-up (a new model needs a restart).
+    # Validated at start-up (a bad file stops the worker); afterwards the worker looks at the
+    # file at most every clv_model_check_seconds and ranks with a changed, valid model from
+    # the next boundary on (streams/worker/model_source.py; the refit CronJob replaces it).
     clv_model: Path | None = None
+    clv_model_check_seconds: float = Field(default=60.0, gt=0, le=86_400)
     store: str = Field(default="rocksdb://", pattern=r"^(rocksdb|memory)://")
     processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
     clock: Clock = Clock.WALL

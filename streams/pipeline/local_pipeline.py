@@ -111,6 +111,13 @@ class LocalPipeline:
                 restored.push(item)
             self._schedules[partition] = restored
 
+    def use_value_model(self, model: ValueModel | None) -> None:
+        """A refitted model, as the worker's model source hands it over: every partition
+        ranks with it from its next boundary on (and restores with it after `restart`)."""
+        self._value_model = model
+        for schedule in self._schedules:
+            schedule.ranker.use_value_model(model)
+
     def watermark(self, partition: int, instant: datetime) -> None:
         """A watermark control record (or the wall clock) reaching one partition."""
         self._advance(partition, instant)

@@ -138,6 +138,27 @@ class PartitionRanker:
         ranker._full_sweep = True
         return ranker
 
+    @property
+    def value_model_version(self) -> str | None:
+        """The version of the value model this ranker classifies with (None: no model)."""
+        return self._value_model_version
+
+    def use_value_model(self, model: ValueModel | None) -> None:
+        """Classify with `model` from the next `rank` call on (a refitted model file).
+
+        A new model moves every customer's p_alive and predicted_clv, and the instant its
+        p_alive falls below `risk.p_alive_below` (a due instant scheduled under the old
+        model): so the next boundary re-evaluates every customer, as after a restore. The
+        same version again changes nothing."""
+        if model is self._value_model:
+            return
+        version = None if model is None else model_version(model)
+        if version == self._value_model_version:
+            return
+        self._value_model = model
+        self._value_model_version = version
+        self._full_sweep = True
+
     def entry(
         self, customer_id: str
     ) -> tuple[Measurement, Classification | None, TierHold, LastEvaluation | None]:

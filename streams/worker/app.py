@@ -34,7 +34,7 @@ from streams.kafka.security import faust_credentials
 from streams.metrics import WorkerMetrics
 from streams.pipeline.profile_stage import manager_lookup
 from streams.pipeline.records import StageOneTopics, Tables
-from streams.settings import Clock, Settings, value_model_of
+from streams.settings import Clock, Settings
 from streams.worker.dead_letters import DeadLetters
 from streams.worker.faust_fixes import (
     check_faust_version,
@@ -45,6 +45,7 @@ from streams.worker.faust_fixes import (
     seek_stream_partitions_before_delivering_them,
     seek_uncommitted_partitions_to_their_reset_offset,
 )
+from streams.worker.model_source import value_models_of
 from streams.worker.observe import WorkerObserver, sample_periodically
 from streams.worker.profiles import ProfileUpdates
 from streams.worker.revocation_fence import RevocationFence
@@ -205,7 +206,7 @@ class Worker:
             self._account_manager,
             self.tier_changes,
             self.observer,
-            value_model_of(settings),
+            value_models_of(settings),
         )
         orders, feedback = self.topology.stage_one_inputs
         self._stage_one = StageOne(

@@ -29,6 +29,7 @@ from streams.pipeline.rank_stage import ManagerLookup, PartitionRanker
 from streams.pipeline.ranks import parse_ranks_record
 from streams.pipeline.records import parse_measurements_record
 from streams.settings import Settings
+from streams.worker.model_source import ModelSource
 from streams.worker.observe import WorkerObserver
 from streams.worker.revocation_fence import RevocationFence
 from tiering import Policy
@@ -62,12 +63,13 @@ class StageTwo:
         managers: ManagerLookup,
         tier_changes: Any,
         observer: WorkerObserver,
-        value_model: ValueModel | None = None,
+        value_models: ModelSource | None = None,
     ) -> None:
         """`ranked`, `progress`: the Faust tables; `tier_changes`: the Faust topic;
-        `value_model`: fills the value fields of the metrics (None: they stay null)."""
+        `value_models`: the value model file, re-read when it changes (None: the value
+        fields of the metrics stay null)."""
         self._policy = policy
-        self._value_model = value_model
+        self._value_models = value_models
         self._partitions = partitions
         self._ranked = ranked
         self._progress = progress
@@ -144,6 +146,9 @@ class StageTwo:
         async with self._covered:
             await self._covered.wait_for(lambda: self.covers(point))
 
+    def _value_model(self) -> ValueModel | None:
+        return None if self._value_models is None else self._value_models.current()
+
     # --- schedules ----------------------------------------------------------------------------
 
     def schedule(self, partition: int) -> PartitionRankSchedule:
@@ -151,7 +156,7 @@ class StageTwo:
         if partition not in self._schedules:
             records = (RankedRecord.from_json(value) for value in self._ranked.values())
             ranker = restore_ranker(
-                partition, self._policy, records, self._managers, self._value_model
+                partition, self._policy, records, self._managers, self._value_model()
             )
             mark = self._progress.get(_progress_key(partition))
             ranked_through = None if mark is None else datetime.fromisoformat(mark.decode())
@@ -214,6 +219,8 @@ class StageTwo:
         send the TierChanged events, write the `ranked` records and the progress mark."""
         schedule = self.schedule(partition)
         ranker = schedule.ranker
+        # A refitted model file applies from this item's first boundary on.
+        ranker.use_value_model(self._value_model())
         steps = schedule.rank_item(item, self.barrier)
         while True:
             started = time.perf_counter()

@@ -90,3 +90,13 @@ def test_missing_clv_model_file_fails_fast(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("TIERSTREAM_CLV_MODEL", str(tmp_path / "absent.json"))
     with pytest.raises(ConfigError, match=r"TIERSTREAM_CLV_MODEL.*cannot read"):
         load_settings()
+
+
+def test_clv_model_check_seconds_sets_how_often_the_worker_looks_at_the_model_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "model.json"
+    path.write_text(_MODEL, encoding="utf-8")
+    monkeypatch.setenv("TIERSTREAM_CLV_MODEL", str(path))
+    monkeypatch.setenv("TIERSTREAM_CLV_MODEL_CHECK_SECONDS", "300")
+    assert load_settings().clv_model_check_seconds == 300
