@@ -8,21 +8,34 @@ ended at the optimiser's search bound (the data do not pin it down).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from datetime import date
+from collections.abc import Sequence
+from datetime import UTC, date
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from schemas import OrderEvent
 
 __all__ = ["HELP", "add_arguments", "run"]
 
 HELP = "customer value models (BG/NBD purchases, Gamma-Gamma spend): fit"
 
 
-def _day(text: str) -> date:
+# `--calibration-end latest`: the UTC day of the file's last purchase, so a scheduled refit
+# calibrates on the whole export without a date computed by a shell.
+LATEST = "latest"
+
+
+def _day(text: str) -> date | str:
+    if text.strip() == LATEST:
+        return LATEST
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--calibration-end {text!r}: expected a date (1997-09-30)"
+            f"--calibration-end {text!r}: expected a date (1997-09-30) or {LATEST!r}"
         ) from None
 
 
@@ -33,7 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "fit", help="fit both models on ORDERS.csv up to --calibration-end (inclusive)"
     )
     fit.add_argument("orders", type=Path, metavar="ORDERS.csv")
-    fit.add_argument("--calibration-end", type=_day, required=True, metavar="DATE")
+    fit.add_argument(
+        "--calibration-end",
+        type=_day,
+        required=True,
+        metavar="DATE",
+        help=f"a date, or {LATEST!r}: the UTC day of the last purchase in ORDERS.csv",
+    )
     fit.add_argument("--time-unit", choices=("day", "week"), default="week")
     fit.add_argument("--out", type=Path, metavar="MODEL.json", help="default: standard output")
 
@@ -52,17 +71,25 @@ def run(args: argparse.Namespace) -> int:
 
     unit = TimeUnit(args.time_unit)
     report = CsvReport(args.orders)
-    as_of = parse_as_of(args.calibration_end.isoformat())
     try:
-        summaries = summarise_orders(read_orders(args.orders, report), as_of, unit)
-        fitted = fit_value_model(list(summaries.values()), args.calibration_end, unit)
+        orders = list(read_orders(args.orders, report))
+        end = args.calibration_end
+        if end == LATEST:
+            end = _last_purchase_day(orders)
+        as_of = parse_as_of(end.isoformat())
+        summaries = summarise_orders(orders, as_of, unit)
+        fitted = fit_value_model(list(summaries.values()), end, unit)
     except (CsvError, ValueModelError) as error:
         print(f"tierstream clv fit: {error}", file=sys.stderr)
         return 2
     report_problems([report])
     text = model_json(fitted.model)
     if args.out:
-        args.out.write_text(text, encoding="utf-8")
+        # Written aside and renamed over the old file: a worker watching it (a refit) sees
+        # the old model or the new one, never half a file.
+        staged = args.out.with_name(args.out.name + ".tmp")
+        staged.write_text(text, encoding="utf-8")
+        os.replace(staged, args.out)
     else:
         sys.stdout.write(text)
     model = fitted.model
@@ -96,3 +123,14 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _last_purchase_day(orders: Sequence[OrderEvent]) -> date:
+    """The UTC day of the latest purchase (refunds and cancels do not extend the history)."""
+    from schemas import OrderKind
+    from tiering.value import ValueModelError
+
+    days = [o.occurred_at.astimezone(UTC).date() for o in orders if o.kind is OrderKind.PURCHASE]
+    if not days:
+        raise ValueModelError("--calibration-end latest: the file has no purchase")
+    return max(days)

@@ -195,3 +195,24 @@ def test_fitted_model_scores_the_papers_customer_at_1_226_purchases_over_273_day
     _, rows, _ = _score(cdnow_orders, model, capsys, "--clv-horizon-days", "273")
     customer = next(row for row in rows if row["customer_id"] == "0001")
     assert float(customer["expected_purchases"]) == pytest.approx(1.226, abs=5e-4)
+
+
+def test_clv_fit_calibration_end_latest_is_the_day_of_the_last_purchase(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(SMALL + "b,o5,2026-01-28T10:00:00Z,5,refund\n")
+    code = main(["clv", "fit", str(path), "--calibration-end", "latest"])
+    model = ValueModel.model_validate_json(capsys.readouterr().out)
+    # b's purchase on 2026-01-25 is the last; the later refund does not extend the history.
+    assert (code, model.calibration_end.isoformat()) == (0, "2026-01-25")
+
+
+def test_clv_fit_out_replaces_an_existing_model_file_and_leaves_nothing_aside(
+    cdnow_orders: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "model.json"
+    out.write_text("old", encoding="utf-8")
+    code, _, _ = _fit(cdnow_orders, capsys, "--out", str(out))
+    assert (code, load_model(out).time_unit) == (0, TimeUnit.WEEK)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json"]
