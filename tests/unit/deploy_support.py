@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,10 +46,31 @@ def _environment(env: Mapping[str, str]) -> Iterator[None]:
         yield
 
 
+# A valid model file, read in place of the one TIERSTREAM_CLV_MODEL names in a deployment:
+# that file exists only where it runs (the refit job writes it), and Settings reads it.
+_STAND_IN_MODEL = (
+    '{"bg_nbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},'
+    ' "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44}, "time_unit": "week",'
+    ' "calibration_end": "1997-09-30", "customers": 2357,'
+    ' "log_likelihood": {"bg_nbd": -9582.4, "gamma_gamma": -4053.0}}'
+)
+
+
 def settings_from_env(env: Mapping[str, str]) -> Settings:
-    """Settings as a process with exactly these TIERSTREAM_* variables would build them."""
-    with _environment(env):
-        return Settings()
+    """Settings as a process with exactly these TIERSTREAM_* variables would build them (a
+    model file named by TIERSTREAM_CLV_MODEL is validated from a stand-in; the result names
+    the deployment's path)."""
+    model = env.get(f"{PREFIX}CLV_MODEL")
+    with tempfile.TemporaryDirectory() as directory:
+        if model is not None:
+            stand_in = Path(directory) / "model.json"
+            stand_in.write_text(_STAND_IN_MODEL, encoding="utf-8")
+            env = {**env, f"{PREFIX}CLV_MODEL": str(stand_in)}
+        with _environment(env):
+            settings = Settings()
+    if model is None:
+        return settings
+    return settings.model_copy(update={"clv_model": Path(model)})
 
 
 def value_at(settings: Settings, path: tuple[str, ...]) -> Any:

@@ -18,6 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from streams.cli.main import build_parser
 from streams.settings import Settings
 from streams.worker.endpoints import (
     LIVENESS_PATH,
@@ -85,6 +86,24 @@ def _containers(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, 
         if obj["kind"] in {"StatefulSet", "Deployment"}:
             for container in obj["spec"]["template"]["spec"]["containers"]:
                 yield obj["metadata"]["name"], container
+
+
+def _claim_path(pod: dict[str, Any], container: dict[str, Any], path: Path) -> tuple[str, Path]:
+    """(claim name, path inside the claim) of a file a container sees at `path`."""
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for mount in container["volumeMounts"]:
+        if path.is_relative_to(mount["mountPath"]):
+            claim = volumes[mount["name"]]["persistentVolumeClaim"]["claimName"]
+            return claim, path.relative_to(mount["mountPath"])
+    raise AssertionError(f"{path} is on no mounted volume")
+
+
+def _refit(objects: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The refit CronJob's pod spec and its one container."""
+    job = _one(objects, "CronJob", "tierstream-clv-refit")
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    return pod, container
 
 
 def _config_map(objects: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
@@ -305,3 +324,39 @@ def test_every_object_is_labelled_part_of_tierstream_in_its_namespace(
 
 def test_default_app_id_is_what_the_keda_trigger_assumes() -> None:
     assert Settings.model_fields["app_id"].default == "tierstream"
+
+
+def test_the_refit_job_runs_a_clv_fit_the_cli_parses_on_the_history_claim(
+    built: list[dict[str, Any]],
+) -> None:
+    pod, container = _refit(built)
+    assert "command" not in container  # the image's entrypoint is `tierstream`
+    args = build_parser().parse_args(container["args"])
+    assert (args.command, args.clv_command, args.calibration_end) == ("clv", "fit", "latest")
+    claim, _ = _claim_path(pod, container, args.orders)
+    history = next(
+        m for m in container["volumeMounts"] if args.orders.is_relative_to(m["mountPath"])
+    )
+    assert (claim, history["readOnly"]) == ("tierstream-history", True)
+
+
+def test_the_worker_reads_the_model_file_the_refit_job_writes(
+    built: list[dict[str, Any]],
+) -> None:
+    pod, container = _refit(built)
+    written = _claim_path(pod, container, build_parser().parse_args(container["args"]).out)
+    worker = _one(built, "StatefulSet", "tierstream-worker")
+    (worker_container,) = worker["spec"]["template"]["spec"]["containers"]
+    settings = settings_from_env(_pod_environment(built, worker_container))
+    assert settings.clv_model is not None
+    worker_pod = worker["spec"]["template"]["spec"]
+    assert _claim_path(worker_pod, worker_container, settings.clv_model) == written
+    mount = next(
+        m
+        for m in worker_container["volumeMounts"]
+        if Path(m["mountPath"]) == settings.clv_model.parent
+    )
+    assert mount["readOnly"] is True
+    # Worker pods run on several nodes: the claim must be shareable.
+    claim = _one(built, "PersistentVolumeClaim", written[0])
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
