@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tiering.policy import Policy
 from tiering.value import ModelFileError, ValueModel, load_model
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "WebhookSettings",
     "load_settings",
     "value_model_of",
+    "with_policy_value_model",
 ]
 
 
@@ -266,6 +268,19 @@ def load_settings(**overrides: object) -> Settings:
             for item in error.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+def with_policy_value_model(settings: Settings, policy: Policy) -> Settings:
+    """Settings whose `clv_model` is the policy's `value_model` when TIERSTREAM_CLV_MODEL is
+    unset; the file is validated as the variable's is (ConfigError naming the policy field)."""
+    if settings.clv_model is not None or policy.value_model is None:
+        return settings
+    path = Path(policy.value_model)
+    try:
+        load_model(path)
+    except ModelFileError as error:
+        raise ConfigError(f"invalid configuration: policy value_model: {error}") from None
+    return settings.model_copy(update={"clv_model": path})
 
 
 def value_model_of(settings: Settings) -> ValueModel | None:

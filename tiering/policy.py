@@ -156,6 +156,9 @@ class Policy(BaseModel):
     counted_changes: tuple[ChangedField, ...] = Field(min_length=1)
     alerts: AlertPolicy
     segments: tuple[SegmentRule, ...] = Field(min_length=1)
+    # The value-model file `tierstream clv fit` writes (DESIGN.md, "Customer value"); a
+    # relative path is relative to the policy file. TIERSTREAM_CLV_MODEL, when set, wins.
+    value_model: str | None = Field(default=None, min_length=1, max_length=4096)
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:
@@ -209,7 +212,12 @@ def load_policy(path: Path) -> Policy:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise PolicyError(f"{path}: not valid YAML: {error}") from None
-    return parse_policy(document, str(path))
+    policy = parse_policy(document, str(path))
+    if policy.value_model is not None and not Path(policy.value_model).is_absolute():
+        # Named beside the policy: the file and its model travel together.
+        located = str(path.parent / policy.value_model)
+        policy = policy.model_copy(update={"value_model": located})
+    return policy
 
 
 def default_policy() -> Policy:

@@ -27,13 +27,14 @@ def run(args: argparse.Namespace) -> int:
     """Build the worker from the environment and run it; bad configuration exits 2."""
     import faust
 
-    from streams.settings import ConfigError, load_settings
+    from streams.settings import ConfigError, load_settings, with_policy_value_model
     from streams.worker.app import create_worker
     from tiering import PolicyError, default_policy, load_policy
 
     try:
         settings = load_settings()
         policy = load_policy(settings.policy) if settings.policy else default_policy()
+        settings = with_policy_value_model(settings, policy)
     except (ConfigError, PolicyError) as error:
         print(f"tierstream worker: {error}", file=sys.stderr)
         return 2

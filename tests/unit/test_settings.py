@@ -5,8 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from streams.settings import Clock, ConfigError, load_settings, value_model_of
+import tiering
+from streams.settings import (
+    Clock,
+    ConfigError,
+    load_settings,
+    value_model_of,
+    with_policy_value_model,
+)
+from tiering import Policy, load_policy
 
 
 def test_defaults_match_the_design_contract(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,3 +109,42 @@ def test_clv_model_check_seconds_sets_how_often_the_worker_looks_at_the_model_fi
     monkeypatch.setenv("TIERSTREAM_CLV_MODEL", str(path))
     monkeypatch.setenv("TIERSTREAM_CLV_MODEL_CHECK_SECONDS", "300")
     assert load_settings().clv_model_check_seconds == 300
+
+
+def _policy_naming(tmp_path: Path, model_file: str) -> Policy:
+    document = yaml.safe_load(
+        (Path(tiering.__file__).parent / "default_policy.yaml").read_text(encoding="utf-8")
+    )
+    document["value_model"] = model_file
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return load_policy(path)
+
+
+def test_a_policy_can_name_the_value_model_beside_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("TIERSTREAM_CLV_MODEL", raising=False)
+    (tmp_path / "model.json").write_text(_MODEL, encoding="utf-8")
+    settings = with_policy_value_model(load_settings(), _policy_naming(tmp_path, "model.json"))
+    assert settings.clv_model == tmp_path / "model.json"
+
+
+def test_the_clv_model_variable_wins_over_the_policy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    variable = tmp_path / "from-variable.json"
+    variable.write_text(_MODEL, encoding="utf-8")
+    monkeypatch.setenv("TIERSTREAM_CLV_MODEL", str(variable))
+    (tmp_path / "model.json").write_text(_MODEL, encoding="utf-8")
+    settings = with_policy_value_model(load_settings(), _policy_naming(tmp_path, "model.json"))
+    assert settings.clv_model == variable
+
+
+def test_a_bad_model_named_by_the_policy_fails_naming_the_policy_field(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("TIERSTREAM_CLV_MODEL", raising=False)
+    (tmp_path / "model.json").write_text('{"bg_nbd": {}}', encoding="utf-8")
+    with pytest.raises(ConfigError, match="policy value_model"):
+        with_policy_value_model(load_settings(), _policy_naming(tmp_path, "model.json"))
