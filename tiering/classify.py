@@ -142,7 +142,16 @@ def classify_measurement(
     value_class = abc_class(share_above, policy)
     new_hold = _next_tier(Tier(value_class.value), share_above, hold, policy, measurement.as_of)
     assert new_hold.tier is not None
-    value = None if value_model is None else value_figures(measurement, value_model)
+    value = (
+        None
+        if value_model is None
+        else value_figures(
+            measurement,
+            value_model,
+            policy.value.horizon_days,
+            policy.value.annual_discount_rate,
+        )
+    )
     threshold = policy.risk.p_alive_below
     risk = measurement.risk
     if risk is Risk.OK and value is not None and threshold is not None:

@@ -69,6 +69,17 @@ class LifecyclePolicy(BaseModel):
     decline_ratio: float = Field(gt=0, lt=1)
 
 
+class ValuePolicy(BaseModel):
+    """How the value model's predictions are read (DESIGN.md, "Customer value"):
+    `predicted_clv` = expected purchases over `horizon_days` × expected order value, each
+    expected purchase discounted by (1 + `annual_discount_rate`)^(years until it; 0 = none)."""
+
+    model_config = _STRICT
+
+    horizon_days: int = Field(default=365, ge=1, le=3650)
+    annual_discount_rate: float = Field(default=0.0, ge=0, le=1)
+
+
 class RiskPolicy(BaseModel):
     """at_risk when overdue (recency > max(min_gap_days, gap_factor × mean gap)) or unhappy,
     or, with a value model and `p_alive_below` set, when p_alive < p_alive_below (off by
@@ -159,6 +170,7 @@ class Policy(BaseModel):
     # The value-model file `tierstream clv fit` writes (DESIGN.md, "Customer value"); a
     # relative path is relative to the policy file. TIERSTREAM_CLV_MODEL, when set, wins.
     value_model: str | None = Field(default=None, min_length=1, max_length=4096)
+    value: ValuePolicy = ValuePolicy()
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:

@@ -59,13 +59,17 @@ def value_summary(measurement: Measurement, unit: TimeUnit) -> ValueSummary | No
 
 
 def value_figures(
-    measurement: Measurement, model: ValueModel, horizon_days: float = DEFAULT_HORIZON_DAYS
+    measurement: Measurement,
+    model: ValueModel,
+    horizon_days: float = DEFAULT_HORIZON_DAYS,
+    annual_discount_rate: float = 0.0,
 ) -> ValueFigures | None:
-    """p_alive, predicted_clv and expected_next_order_at; None when there is no summary."""
+    """p_alive, predicted_clv (over `horizon_days`, discounted at `annual_discount_rate`) and
+    expected_next_order_at; None when there is no summary."""
     summary = value_summary(measurement, model.time_unit)
     if summary is None:
         return None
-    (prediction,) = predict(model, [summary], horizon_days)
+    (prediction,) = predict(model, [summary], horizon_days, annual_discount_rate)
     return ValueFigures(
         p_alive=prediction.p_alive,
         predicted_clv=prediction.predicted_clv,

@@ -69,9 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--clv-horizon-days",
         type=float,
-        default=365.0,
         metavar="N",
-        help="horizon of expected_purchases and predicted_clv in days (default 365)",
+        help="horizon of expected_purchases and predicted_clv in days (default: the "
+        "policy's value.horizon_days, 365; predicted_clv is discounted at the policy's "
+        "value.annual_discount_rate, as in the stream)",
     )
 
 
@@ -203,7 +204,9 @@ def run(args: argparse.Namespace) -> int:
         from tiering.value import ModelFileError, ValueModelError
 
         try:
-            clv = clv_cells(args.clv_model, orders, args.as_of, args.clv_horizon_days)
+            horizon = args.clv_horizon_days or policy.value.horizon_days
+            discount = policy.value.annual_discount_rate
+            clv = clv_cells(args.clv_model, orders, args.as_of, horizon, discount)
         except (ModelFileError, ValueModelError) as error:
             print(f"tierstream score: {error}", file=sys.stderr)
             return 2

@@ -26,7 +26,11 @@ EMPTY_CELLS = [""] * len(CLV_COLUMNS)
 
 
 def clv_cells(
-    model_path: Path, orders: Iterable[OrderEvent], as_of: datetime, horizon_days: float
+    model_path: Path,
+    orders: Iterable[OrderEvent],
+    as_of: datetime,
+    horizon_days: float,
+    annual_discount_rate: float = 0.0,
 ) -> dict[str, list[str]]:
     """Value cells by customer id (figures to 6 decimals, the next order as RFC 3339 UTC).
 
@@ -44,5 +48,7 @@ def clv_cells(
             f"{prediction.predicted_clv:.6f}",
             prediction.expected_next_order_at.isoformat(),
         ]
-        for prediction in predict(model, list(summaries.values()), horizon_days)
+        for prediction in predict(
+            model, list(summaries.values()), horizon_days, annual_discount_rate
+        )
     }

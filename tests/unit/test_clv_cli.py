@@ -216,3 +216,29 @@ def test_clv_fit_out_replaces_an_existing_model_file_and_leaves_nothing_aside(
     code, _, _ = _fit(cdnow_orders, capsys, "--out", str(out))
     assert (code, load_model(out).time_unit) == (0, TimeUnit.WEEK)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json"]
+
+
+def test_score_discounts_predicted_clv_at_the_policy_rate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stream and the batch read horizon and discount from the same policy field."""
+    import yaml
+
+    import tiering
+
+    orders = tmp_path / "orders.csv"
+    orders.write_text(SMALL)
+    model = tmp_path / "model.json"
+    model.write_text(json.dumps({**PUBLISHED_MODEL, "time_unit": "day"}))
+    default = yaml.safe_load((Path(tiering.__file__).parent / "default_policy.yaml").read_text())
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({**default, "value": {"annual_discount_rate": 0.5}}))
+    argv = ["score", str(orders), "--as-of", "2026-01-31", "--clv-model", str(model)]
+
+    main(argv)
+    plain = {r["customer_id"]: r for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    main([*argv, "--policy", str(policy)])
+    rated = {r["customer_id"]: r for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+
+    assert float(rated["a"]["predicted_clv"]) < float(plain["a"]["predicted_clv"])
+    assert rated["a"]["expected_purchases"] == plain["a"]["expected_purchases"]

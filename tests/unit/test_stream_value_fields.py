@@ -27,6 +27,7 @@ from tiering import (
     classify_measurement,
     measure,
 )
+from tiering.policy import Policy, ValuePolicy
 from tiering.value import TimeUnit, ValueModel, model_version, predict, summarise_orders
 
 DAY_SECONDS = 86_400
@@ -52,7 +53,7 @@ ORDERS = [
 ]
 
 
-def _evaluate(model: ValueModel | None) -> Evaluation:
+def _evaluate(model: ValueModel | None, policy: Policy = POLICY) -> Evaluation:
     measurement = measure(state_of(ORDERS), POLICY, AS_OF)
     population = ExactPopulation(
         {
@@ -61,7 +62,7 @@ def _evaluate(model: ValueModel | None) -> Evaluation:
             RankedMetric.RECENCY_DAYS: [float(measurement.recency_days or 0)],
         }
     )
-    return classify_measurement(measurement, TierHold(), population, POLICY, model)
+    return classify_measurement(measurement, TierHold(), population, policy, model)
 
 
 def test_classification_without_a_value_model_has_null_value_fields() -> None:
@@ -82,6 +83,18 @@ def test_classification_with_a_value_model_carries_the_batch_predictions() -> No
         expected.predicted_clv,
         expected.expected_next_order_at,
     )
+
+
+def test_the_policy_sets_the_clv_horizon_and_discount_rate() -> None:
+    policy = POLICY.model_copy(
+        update={"value": ValuePolicy(horizon_days=730, annual_discount_rate=0.1)}
+    )
+    metrics = _evaluate(MODEL, policy).metrics
+    summary = summarise_orders(ORDERS, AS_OF, TimeUnit.WEEK)["c1"]
+    (expected,) = predict(MODEL, [summary], 730, 0.1)
+    (default,) = predict(MODEL, [summary])
+    assert metrics.predicted_clv == expected.predicted_clv
+    assert metrics.predicted_clv != default.predicted_clv
 
 
 def test_model_version_names_the_calibration_end_and_changes_with_the_content() -> None:
