@@ -230,6 +230,9 @@ class Settings(BaseSettings):
     # every 100 ms under exactly_once; Faust's default of 2.8 s put seconds into every
     # event-to-TierChanged path (a summary commit, then the TierChanged commit).
     commit_interval_seconds: float = Field(default=0.1, gt=0, le=60)
+    # How long the group waits for a silent worker (a crash, a SIGKILL, a partition) before
+    # giving its partitions to the others: Kafka's session timeout. Heartbeats go every 3 s.
+    session_timeout_seconds: float = Field(default=60.0, ge=10, le=300)
     # How often the worker samples consumer lag, table sizes and stream time for /metrics.
     metrics_interval_seconds: float = Field(default=5.0, gt=0, le=3_600)
 

@@ -118,6 +118,7 @@ class Worker:
             key_serializer="raw",
             consumer_auto_offset_reset="earliest",
             broker_commit_interval=settings.commit_interval_seconds,
+            broker_session_timeout=settings.session_timeout_seconds,
             PartitionAssignor=assignor,
             # Records wait unacked in the event-time merge and at the rank barrier; Faust's
             # wait-for-all-acks on rebalance would never end. The new owner re-reads them.

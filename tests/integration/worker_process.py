@@ -68,6 +68,9 @@ def worker_env(
         "TIERSTREAM_PROCESSING_GUARANTEE": guarantee,
         "TIERSTREAM_DATA_DIR": str(data_dir),
         "TIERSTREAM_WEB__PORT": str(free_port()),
+        # A SIGKILLed worker's partitions move on when its session expires: the restarts of
+        # the crash tests wait that long (Faust's 60 s default) before anything is processed.
+        "TIERSTREAM_SESSION_TIMEOUT_SECONDS": "15",
         **extra,
     }
 
