@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiokafka.partitioner import DefaultPartitioner
 
 from schemas.tier_changed import TierChanged
 from streams.kafka.admin import ensure_topics
+from streams.pipeline.repartition import customer_partition
 from tests.conftest import Infra
 from tests.integration.worker_process import (
     Outgoing,
@@ -41,17 +41,11 @@ PARTITIONS = 2
 START = datetime(2025, 6, 2, 10, tzinfo=UTC)
 
 
-def _partition_of(customer_id: str) -> int:
-    """The partition a keyed producer (murmur2, as Kafka's own clients) sends the key to."""
-    partitions = list(range(PARTITIONS))
-    return int(DefaultPartitioner()(customer_id.encode(), partitions, partitions))
-
-
 def _customer_on(partition: int, prefix: str) -> str:
     return next(
         f"{prefix}{index}"
         for index in range(1000)
-        if _partition_of(f"{prefix}{index}") == partition
+        if customer_partition(f"{prefix}{index}", PARTITIONS) == partition
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -10,6 +11,17 @@ from pathlib import Path
 from tiering.value import TimeUnit, ValueSummary, summarise_days
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "CDNOW_sample.txt"
+# The published parameters on this sample (DESIGN.md, "Customer value"), in weeks, as the
+# model file `tierstream clv fit` writes them.
+PUBLISHED_MODEL: dict[str, object] = {
+    "bg_nbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
+    "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44},
+    "time_unit": "week",
+    "calibration_end": "1997-09-30",
+    "customers": 2357,
+    "log_likelihood": {"bg_nbd": -9582.4, "gamma_gamma": -4055.9},
+}
+PUBLISHED_MODEL_JSON = json.dumps(PUBLISHED_MODEL)
 CALIBRATION_END = date(1997, 9, 30)
 
 

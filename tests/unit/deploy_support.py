@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel
 
 from streams.settings import Settings
+from tests.unit.cdnow import PUBLISHED_MODEL_JSON as _STAND_IN_MODEL
 
 __all__ = ["REPO", "load_yaml", "settings_from_env", "settings_variables", "value_at"]
 
@@ -46,14 +47,8 @@ def _environment(env: Mapping[str, str]) -> Iterator[None]:
         yield
 
 
-# A valid model file, read in place of the one TIERSTREAM_CLV_MODEL names in a deployment:
-# that file exists only where it runs (the refit job writes it), and Settings reads it.
-_STAND_IN_MODEL = (
-    '{"bg_nbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},'
-    ' "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44}, "time_unit": "week",'
-    ' "calibration_end": "1997-09-30", "customers": 2357,'
-    ' "log_likelihood": {"bg_nbd": -9582.4, "gamma_gamma": -4053.0}}'
-)
+# A valid model file (_STAND_IN_MODEL) is read in place of the one TIERSTREAM_CLV_MODEL
+# names in a deployment: that file exists only where it runs (the refit job writes it).
 
 
 def settings_from_env(env: Mapping[str, str]) -> Settings:

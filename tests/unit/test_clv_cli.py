@@ -12,17 +12,9 @@ import pytest
 from streams.cli.main import main
 from streams.cli.score import OUTPUT_COLUMNS
 from streams.cli.score_clv import CLV_COLUMNS
-from tests.unit.cdnow import write_orders_csv
+from tests.unit.cdnow import PUBLISHED_MODEL, write_orders_csv
 from tiering.value import TimeUnit, ValueModel, load_model
 
-PUBLISHED_MODEL = {
-    "bg_nbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
-    "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44},
-    "time_unit": "week",
-    "calibration_end": "1997-09-30",
-    "customers": 2357,
-    "log_likelihood": {"bg_nbd": -9582.4, "gamma_gamma": -4055.9},
-}
 SMALL = """customer_id,order_id,occurred_at,amount,kind
 a,o1,2026-01-02T10:00:00Z,10,purchase
 a,o2,2026-01-09T10:00:00Z,20,purchase

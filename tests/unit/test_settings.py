@@ -15,6 +15,7 @@ from streams.settings import (
     value_model_of,
     with_policy_value_model,
 )
+from tests.unit.cdnow import PUBLISHED_MODEL_JSON as _MODEL
 from tiering import Policy, load_policy
 
 
@@ -59,14 +60,6 @@ def test_sasl_without_credentials_is_rejected(monkeypatch: pytest.MonkeyPatch) -
 def test_secrets_are_not_shown_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIERSTREAM_REDIS_URL", "redis://:hunter2@127.0.0.1:6379/0")
     assert "hunter2" not in repr(load_settings())
-
-
-_MODEL = (
-    '{"bg_nbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},'
-    ' "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44}, "time_unit": "week",'
-    ' "calibration_end": "1997-09-30", "customers": 2357,'
-    ' "log_likelihood": {"bg_nbd": -9582.4, "gamma_gamma": -4053.0}}'
-)
 
 
 def test_clv_model_variable_gives_the_worker_its_value_model(

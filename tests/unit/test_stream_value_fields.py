@@ -19,6 +19,7 @@ from streams.pipeline.epochs import boundary_at_or_before
 from streams.pipeline.local_pipeline import LocalPipeline
 from streams.worker.customer_lookup import customer_answer
 from tests.unit.builders import AS_OF, POLICY, days_before, purchase, state_of
+from tests.unit.cdnow import PUBLISHED_MODEL
 from tiering import (
     Evaluation,
     ExactPopulation,
@@ -34,16 +35,7 @@ DAY_SECONDS = 86_400
 PARTITIONS = 2
 
 # The published CDNOW parameters (DESIGN.md, "Customer value"), in weeks.
-MODEL = ValueModel.model_validate(
-    {
-        "bg_nbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
-        "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44},
-        "time_unit": "week",
-        "calibration_end": "1997-09-30",
-        "customers": 2357,
-        "log_likelihood": {"bg_nbd": -9582.4, "gamma_gamma": -4053.0},
-    }
-)
+MODEL = ValueModel.model_validate(PUBLISHED_MODEL)
 
 ORDERS = [
     purchase(days_before(300), "20"),

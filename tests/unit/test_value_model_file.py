@@ -8,16 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.cdnow import PUBLISHED_MODEL as VALID
 from tiering.value import ModelFileError, TimeUnit, ValueModel, load_model, save_model
-
-VALID = {
-    "bg_nbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426},
-    "gamma_gamma": {"p": 6.25, "q": 3.74, "v": 15.44},
-    "time_unit": "week",
-    "calibration_end": "1997-09-30",
-    "customers": 2357,
-    "log_likelihood": {"bg_nbd": -9582.4, "gamma_gamma": -4055.9},
-}
 
 
 def _write(tmp_path: Path, content: object) -> Path:
