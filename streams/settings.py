@@ -24,7 +24,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tiering.policy import Policy
-from tiering.value import ModelFileError, ValueModel, load_model
+from tiering.value import ModelFileError, load_model
 
 __all__ = [
     "Clock",
@@ -38,7 +38,6 @@ __all__ = [
     "WebSettings",
     "WebhookSettings",
     "load_settings",
-    "value_model_of",
     "with_policy_value_model",
 ]
 
@@ -284,8 +283,3 @@ def with_policy_value_model(settings: Settings, policy: Policy) -> Settings:
     except ModelFileError as error:
         raise ConfigError(f"invalid configuration: policy value_model: {error}") from None
     return settings.model_copy(update={"clv_model": path})
-
-
-def value_model_of(settings: Settings) -> ValueModel | None:
-    """The value model `TIERSTREAM_CLV_MODEL` names (validated by `load_settings`), or None."""
-    return None if settings.clv_model is None else load_model(settings.clv_model)

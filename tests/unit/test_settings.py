@@ -12,9 +12,9 @@ from streams.settings import (
     Clock,
     ConfigError,
     load_settings,
-    value_model_of,
     with_policy_value_model,
 )
+from streams.worker.model_source import value_models_of
 from tests.unit.cdnow import PUBLISHED_MODEL_JSON as _MODEL
 from tiering import Policy, load_policy
 
@@ -68,14 +68,16 @@ def test_clv_model_variable_gives_the_worker_its_value_model(
     path = tmp_path / "model.json"
     path.write_text(_MODEL, encoding="utf-8")
     monkeypatch.setenv("TIERSTREAM_CLV_MODEL", str(path))
-    model = value_model_of(load_settings())
+    models = value_models_of(load_settings())
+    assert models is not None
+    model = models.current()
     assert model is not None
     assert model.bg_nbd.r == 0.243
 
 
 def test_no_clv_model_variable_means_no_value_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TIERSTREAM_CLV_MODEL", raising=False)
-    assert value_model_of(load_settings()) is None
+    assert value_models_of(load_settings()) is None
 
 
 def test_bad_clv_model_file_fails_fast_naming_the_variable_and_the_model_field(

@@ -22,13 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import minimize
 from scipy.special import betaln, expit, gammaln, hyp2f1, logsumexp
 
 from tiering.value.exceptions import ValueModelError
+from tiering.value.mle import fit_log_parameters
 
 __all__ = [
-    "LOG_PARAMETER_BOUND",
     "BgNbdFit",
     "BgNbdParams",
     "expected_purchases",
@@ -39,11 +38,6 @@ __all__ = [
 
 Array = NDArray[np.float64]
 Values = Sequence[float] | Array
-
-# Log-parameters are searched in [−20, 20] (parameters 2e-9 .. 5e8): wide enough for any real
-# data set, and a parameter that ends at an edge means the data do not pin it down.
-LOG_PARAMETER_BOUND = 20.0
-_AT_BOUND = 1e-3
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,24 +117,10 @@ def fit_bg_nbd(
         ll = _log_likelihoods(BgNbdParams(r, alpha, a, b), ux, utx, ut)
         return float(-np.dot(weights, ll))
 
-    bounds = [(-LOG_PARAMETER_BOUND, LOG_PARAMETER_BOUND)] * 4
-    result = minimize(
-        negative,
-        np.zeros(4),
-        method="L-BFGS-B",
-        bounds=bounds,
-        options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 10_000},
-    )
-    if not np.isfinite(result.fun):
-        raise ValueModelError(f"BG/NBD fit ended at a non-finite likelihood: {result.message}")
-    r, alpha, a, b = (float(v) for v in np.exp(result.x))
-    at_bound = tuple(
-        name
-        for name, value in zip(("r", "alpha", "a", "b"), result.x, strict=True)
-        if abs(abs(float(value)) - LOG_PARAMETER_BOUND) < _AT_BOUND
-    )
+    fit = fit_log_parameters(negative, ("r", "alpha", "a", "b"), "BG/NBD")
+    r, alpha, a, b = fit.values
     params = BgNbdParams(r, alpha, a, b)
-    return BgNbdFit(params, float(-result.fun), int(xs.size), at_bound, bool(result.success))
+    return BgNbdFit(params, fit.log_likelihood, int(xs.size), fit.at_bound, fit.converged)
 
 
 def _log_dropout_odds(params: BgNbdParams, x: Array, t_x: Array, T: Array) -> Array:

@@ -27,11 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import minimize
 from scipy.special import gammaln
 
-from tiering.value.bg_nbd import LOG_PARAMETER_BOUND
 from tiering.value.exceptions import ValueModelError
+from tiering.value.mle import fit_log_parameters
 
 __all__ = [
     "GammaGammaFit",
@@ -44,7 +43,6 @@ __all__ = [
 
 Array = NDArray[np.float64]
 Values = Sequence[float] | Array
-_AT_BOUND = 1e-3
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,27 +110,10 @@ def fit_gamma_gamma(x: Values, zbar: Values) -> GammaGammaFit:
         p, q, v = np.exp(log_params)
         return float(-np.sum(_log_densities(GammaGammaParams(p, q, v), xs, zs)))
 
-    result = minimize(
-        negative,
-        np.zeros(3),
-        method="L-BFGS-B",
-        bounds=[(-LOG_PARAMETER_BOUND, LOG_PARAMETER_BOUND)] * 3,
-        options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 10_000},
-    )
-    if not np.isfinite(result.fun):
-        raise ValueModelError(f"Gamma-Gamma fit ended at a non-finite likelihood: {result.message}")
-    p, q, v = (float(value) for value in np.exp(result.x))
-    at_bound = tuple(
-        name
-        for name, value in zip(("p", "q", "v"), result.x, strict=True)
-        if abs(abs(float(value)) - LOG_PARAMETER_BOUND) < _AT_BOUND
-    )
+    fit = fit_log_parameters(negative, ("p", "q", "v"), "Gamma-Gamma")
+    p, q, v = fit.values
     return GammaGammaFit(
-        GammaGammaParams(p, q, v),
-        float(-result.fun),
-        int(xs.size),
-        at_bound,
-        bool(result.success),
+        GammaGammaParams(p, q, v), fit.log_likelihood, int(xs.size), fit.at_bound, fit.converged
     )
 
 
