@@ -12,6 +12,7 @@ import asyncio
 import time
 import urllib.error
 import urllib.request
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -72,9 +73,11 @@ def _wait_ready(port: str, log: Path, timeout: float = 120) -> None:
     raise AssertionError(f"the joining worker never became ready\n{log_tail(log)}")
 
 
-def test_a_worker_joining_later_takes_partitions_over_with_their_tables(
-    infra: Infra, unique_name: str, tmp_path: Path
-) -> None:
+def _join_after_half(infra: Infra, name: str, tmp_path: Path, *, restart_first: bool) -> None:
+    """The first worker ranks the first half of a history; a second worker joins; both take
+    the second half and must give the in-process pipeline's TierChanged. With
+    `restart_first` the first worker restarts before the join, so the join finds it with
+    tables it restored from non-empty changelogs."""
     history = expected_history(tmp_path, 200, 2_500, PARTITIONS, seed=6, span_days=500)
     events = history.events
     halfway = boundary_at_or_before(events[len(events) // 2].occurred_at, DAY)
@@ -90,30 +93,50 @@ def test_a_worker_joining_later_takes_partitions_over_with_their_tables(
     for partition in range(PARTITIONS):
         expected.watermark(partition, history.watermark)
 
-    env = worker_env(infra, unique_name, tmp_path / "data", partitions=PARTITIONS)
-    prepare_topics(infra, unique_name, PARTITIONS)
+    env = worker_env(infra, name, tmp_path / "data", partitions=PARTITIONS)
+    prepare_topics(infra, name, PARTITIONS)
     bootstrap = infra.kafka_bootstrap
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
     second_env = with_own_port({**env, "TIERSTREAM_DATA_DIR": str(tmp_path / "data-2")})
-    with running_worker(env, first_log) as first_worker:
-        first_half = _records(unique_name, first)
-        first_half += watermarks(unique_name, halfway + timedelta(microseconds=1), PARTITIONS)
+    with ExitStack() as first_worker_running:
+        first_worker = first_worker_running.enter_context(running_worker(env, first_log))
+        first_half = _records(name, first)
+        first_half += watermarks(name, halfway + timedelta(microseconds=1), PARTITIONS)
         asyncio.run(produce(bootstrap, first_half))
         # Every partition's tables are committed before anyone else takes them.
-        assert wait_until_ranked(infra, unique_name, PARTITIONS, halfway.isoformat(), 240), (
-            log_tail(first_log)
+        assert wait_until_ranked(infra, name, PARTITIONS, halfway.isoformat(), 240), log_tail(
+            first_log
         )
+        if restart_first:
+            first_worker_running.close()
+            first_worker = first_worker_running.enter_context(running_worker(env, first_log))
+            _wait_ready(env["TIERSTREAM_WEB__PORT"], first_log)
         with running_worker(second_env, second_log) as second_worker:
             _wait_ready(second_env["TIERSTREAM_WEB__PORT"], second_log)
-            second_half = _records(unique_name, second)
-            second_half += watermarks(unique_name, history.watermark, PARTITIONS)
+            second_half = _records(name, second)
+            second_half += watermarks(name, history.watermark, PARTITIONS)
             asyncio.run(produce(bootstrap, second_half))
-            received = tier_changes(infra, unique_name, len(expected.emitted), 240)
+            received = tier_changes(infra, name, len(expected.emitted), 240)
             # Both took part until the end.
             assert (first_worker.poll(), second_worker.poll()) == (None, None), log_tail(second_log)
 
     assert len(received) == len(expected.emitted), log_tail(first_log) + log_tail(second_log)
     assert per_customer(received) == per_customer(expected.emitted)
+
+
+def test_a_worker_joining_later_takes_partitions_over_with_their_tables(
+    infra: Infra, unique_name: str, tmp_path: Path
+) -> None:
+    _join_after_half(infra, unique_name, tmp_path, restart_first=False)
+
+
+def test_a_worker_keeps_whole_tables_for_the_partitions_it_keeps_when_another_joins(
+    infra: Infra, unique_name: str, tmp_path: Path
+) -> None:
+    """The first worker restored its tables from non-empty changelogs at its restart; when
+    the second joins, it rebuilds the partitions it keeps from their whole changelogs, not
+    from where that restore ended."""
+    _join_after_half(infra, unique_name, tmp_path, restart_first=True)
 
 
 def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int | None]:
