@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -13,10 +14,19 @@ from unittest import mock
 import yaml
 from pydantic import BaseModel
 
+from streams.access import digest
+from streams.notifier.web import web_address
 from streams.settings import Settings
 from tests.unit.cdnow import PUBLISHED_MODEL_JSON as _STAND_IN_MODEL
 
-__all__ = ["REPO", "load_yaml", "settings_from_env", "settings_variables", "value_at"]
+__all__ = [
+    "REPO",
+    "load_yaml",
+    "served_address",
+    "settings_from_env",
+    "settings_variables",
+    "value_at",
+]
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "TIERSTREAM_"
@@ -47,25 +57,35 @@ def _environment(env: Mapping[str, str]) -> Iterator[None]:
         yield
 
 
-# A valid model file (_STAND_IN_MODEL) is read in place of the one TIERSTREAM_CLV_MODEL
-# names in a deployment: that file exists only where it runs (the refit job writes it).
+# Valid stand-ins are read in place of the files a deployment names that exist only where it
+# runs: the model file TIERSTREAM_CLV_MODEL names (the refit job writes it) and the tokens
+# file TIERSTREAM_ACCESS__TOKENS_FILE names (a Secret).
+STAND_IN_TOKENS = json.dumps({"tokens": [{"sha256": digest("stand-in"), "admin": True}]})
 
 
 def settings_from_env(env: Mapping[str, str]) -> Settings:
-    """Settings as a process with exactly these TIERSTREAM_* variables would build them (a
-    model file named by TIERSTREAM_CLV_MODEL is validated from a stand-in; the result names
-    the deployment's path)."""
+    """Settings as a process with exactly these TIERSTREAM_* variables would build them (the
+    model and tokens files are validated from stand-ins; the result names the deployment's
+    paths)."""
     model = env.get(f"{PREFIX}CLV_MODEL")
+    tokens = env.get(f"{PREFIX}ACCESS__TOKENS_FILE")
     with tempfile.TemporaryDirectory() as directory:
         if model is not None:
             stand_in = Path(directory) / "model.json"
             stand_in.write_text(_STAND_IN_MODEL, encoding="utf-8")
             env = {**env, f"{PREFIX}CLV_MODEL": str(stand_in)}
+        if tokens is not None:
+            tokens_stand_in = Path(directory) / "tokens.json"
+            tokens_stand_in.write_text(STAND_IN_TOKENS, encoding="utf-8")
+            env = {**env, f"{PREFIX}ACCESS__TOKENS_FILE": str(tokens_stand_in)}
         with _environment(env):
             settings = Settings()
-    if model is None:
-        return settings
-    return settings.model_copy(update={"clv_model": Path(model)})
+    if model is not None:
+        settings = settings.model_copy(update={"clv_model": Path(model)})
+    if tokens is not None:
+        access = settings.access.model_copy(update={"tokens_file": Path(tokens)})
+        settings = settings.model_copy(update={"access": access})
+    return settings
 
 
 def value_at(settings: Settings, path: tuple[str, ...]) -> Any:
@@ -76,3 +96,14 @@ def value_at(settings: Settings, path: tuple[str, ...]) -> Any:
     if hasattr(value, "get_secret_value"):
         value = value.get_secret_value()
     return value
+
+
+def served_address(role: str, settings: Settings) -> tuple[str, int]:
+    """(host, port) the `tierstream ROLE` process listens on with these settings: the worker's
+    Faust web server binds `web` (streams/worker/app.py), the notifier its own group
+    (streams.notifier.web.web_address). tests/integration/test_deployment_probes.py proves
+    it on the running processes."""
+    if role == "notifier":
+        return web_address(settings)
+    assert role == "worker", role
+    return settings.web.host, settings.web.port

@@ -20,6 +20,7 @@ from streams.worker.endpoints import LIVENESS_PATH, METRICS_PATH, NOTIFIER_WEB_P
 from tests.unit.deploy_support import (
     REPO,
     load_yaml,
+    served_address,
     settings_from_env,
     settings_variables,
     value_at,
@@ -131,7 +132,7 @@ def test_web_servers_listen_where_prometheus_and_healthchecks_look(
     compose: dict[str, Any], service: str, port: int
 ) -> None:
     settings = settings_from_env(_environment(compose, service))
-    assert (settings.web.host, settings.web.port) == ("0.0.0.0", port)  # noqa: S104
+    assert served_address(service, settings) == ("0.0.0.0", port)  # noqa: S104
     healthcheck = " ".join(compose["services"][service]["healthcheck"]["test"])
     assert f"http://127.0.0.1:{port}{LIVENESS_PATH}" in healthcheck
 

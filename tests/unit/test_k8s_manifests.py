@@ -27,7 +27,13 @@ from streams.worker.endpoints import (
     READINESS_PATH,
     WORKER_WEB_PORT,
 )
-from tests.unit.deploy_support import REPO, settings_from_env, settings_variables, value_at
+from tests.unit.deploy_support import (
+    REPO,
+    served_address,
+    settings_from_env,
+    settings_variables,
+    value_at,
+)
 
 KUSTOMIZATIONS = [
     "k8s/base",
@@ -162,6 +168,13 @@ def test_no_secret_is_committed_and_every_reference_names_the_documented_secret(
             if "valueFrom" in item:
                 ref = item["valueFrom"]["secretKeyRef"]
                 assert ref["name"] == SECRET_NAME and f"`{ref['key']}`" in documented
+    for obj in built:
+        if obj["kind"] in {"StatefulSet", "Deployment"}:
+            for volume in obj["spec"]["template"]["spec"]["volumes"]:
+                if "secret" in volume:
+                    assert volume["secret"]["secretName"] == SECRET_NAME
+                    for item in volume["secret"]["items"]:
+                        assert f"`{item['key']}`" in documented
     auth = _one(built, "TriggerAuthentication", "tierstream-kafka")
     for ref in auth["spec"]["secretTargetRef"]:
         assert ref["name"] == SECRET_NAME and f"`{ref['key']}`" in documented
@@ -178,23 +191,25 @@ def test_every_variable_is_one_settings_reads_and_takes_effect(
         settings = settings_from_env(env)
         for name, text in env.items():
             assert str(value_at(settings, variables[name])) == text, (owner, name)
-        assert settings.web.host == "0.0.0.0", owner  # noqa: S104 (reachable by probes)
+        role = "worker" if owner == "tierstream-worker" else "notifier"
+        host, _ = served_address(role, settings)
+        assert host == "0.0.0.0", owner  # noqa: S104 (reachable by probes)
 
 
 @pytest.mark.parametrize(
-    ("kind", "name", "port"),
+    ("kind", "name", "role", "port"),
     [
-        ("StatefulSet", "tierstream-worker", WORKER_WEB_PORT),
-        ("Deployment", "tierstream-notifier", NOTIFIER_WEB_PORT),
+        ("StatefulSet", "tierstream-worker", "worker", WORKER_WEB_PORT),
+        ("Deployment", "tierstream-notifier", "notifier", NOTIFIER_WEB_PORT),
     ],
 )
-def test_probes_and_ports_are_the_web_server_settings_configure(
-    built: list[dict[str, Any]], kind: str, name: str, port: int
+def test_probes_and_ports_are_where_the_process_listens(
+    built: list[dict[str, Any]], kind: str, name: str, role: str, port: int
 ) -> None:
     workload = _one(built, kind, name)
     (container,) = workload["spec"]["template"]["spec"]["containers"]
     settings = settings_from_env(_pod_environment(built, container))
-    assert settings.web.port == port
+    assert served_address(role, settings) == ("0.0.0.0", port)  # noqa: S104
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"web": port}
     assert container["livenessProbe"]["httpGet"] == {"path": LIVENESS_PATH, "port": "web"}
