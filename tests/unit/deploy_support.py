@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -21,7 +22,12 @@ from tests.unit.cdnow import PUBLISHED_MODEL_JSON as _STAND_IN_MODEL
 
 __all__ = [
     "REPO",
+    "SECRET_NAME",
+    "SECRET_STAND_INS",
+    "kustomize_build",
     "load_yaml",
+    "one",
+    "pod_environment",
     "served_address",
     "settings_from_env",
     "settings_variables",
@@ -107,3 +113,59 @@ def served_address(role: str, settings: Settings) -> tuple[str, int]:
         return web_address(settings)
     assert role == "worker", role
     return settings.web.host, settings.web.port
+
+
+SECRET_NAME = "tierstream-secrets"  # noqa: S105 (the Secret object's name, not a value)
+# What the secret keys would hold, only so that Settings can be built from the pod's env.
+SECRET_STAND_INS = {
+    "kafka-sasl-username": "user",
+    "kafka-sasl-password": "stand-in",
+    "redis-url": "redis://:stand-in@redis:6379/0",
+}
+_BUILDS: dict[str, list[dict[str, Any]]] = {}
+
+
+def kustomize_build(path: str) -> list[dict[str, Any]]:
+    """The objects the real `kustomize build` (scripts/gotools) makes of a kustomization
+    under the repo, built once per session."""
+    if path not in _BUILDS:
+        kustomize = subprocess.run(
+            [str(REPO / "scripts" / "gotools"), "path", "kustomize"],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=True,
+        ).stdout.strip()
+        result = subprocess.run(
+            [kustomize, "build", str(REPO / path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        _BUILDS[path] = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return _BUILDS[path]
+
+
+def one(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    """The one object of that kind and name."""
+    (found,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    return found
+
+
+def pod_environment(objects: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, str]:
+    """A container's environment as the kubelet builds it: envFrom ConfigMaps, then `env`;
+    secret references read SECRET_STAND_INS."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        name = source["configMapRef"]["name"]
+        env.update(one(objects, "ConfigMap", name)["data"])
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            assert ref["name"] == SECRET_NAME, item["name"]
+            env[item["name"]] = SECRET_STAND_INS[ref["key"]]
+    return env
