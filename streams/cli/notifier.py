@@ -1,7 +1,7 @@
 """`tierstream notifier`: consume `tier-changes`, keep the read model, alert account managers.
 
 Configuration is the `TIERSTREAM_NOTIFIER__*` group (channels, retries, rate limit, port);
-see the README's Notifier section. SIGTERM/SIGINT stop after the current batch.
+see docs/notifier.md. SIGTERM/SIGINT stop after the current batch.
 """
 
 from __future__ import annotations
