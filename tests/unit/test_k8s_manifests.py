@@ -325,3 +325,20 @@ def test_the_worker_reads_the_model_file_the_refit_job_writes(
     # Worker pods run on several nodes: the claim must be shareable.
     claim = one(built, "PersistentVolumeClaim", written[0])
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+def test_both_workloads_read_tokens_from_the_mounted_secret_key(
+    built: list[dict[str, Any]],
+) -> None:
+    for owner, container in _containers(built):
+        settings = settings_from_env(pod_environment(built, container))
+        path = settings.access.tokens_file
+        assert path is not None, f"{owner}: /customers and /alerts/stream would be open"
+        workload = next(
+            o for o in built if o["metadata"]["name"] == owner and "template" in o["spec"]
+        )
+        volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"]["volumes"]}
+        mount = next(m for m in container["volumeMounts"] if Path(m["mountPath"]) == path.parent)
+        secret = volumes[mount["name"]]["secret"]
+        assert secret["secretName"] == SECRET_NAME
+        assert {"key": "http-tokens", "path": path.name} in secret["items"]
