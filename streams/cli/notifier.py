@@ -33,6 +33,11 @@ async def _main() -> None:
 
     settings = load_settings()
     policy = load_policy(settings.policy) if settings.policy else default_policy()
+    if settings.access.tokens_file is None:
+        logging.getLogger(__name__).warning(
+            "no TIERSTREAM_ACCESS__TOKENS_FILE, so /alerts/stream answers anyone who reaches "
+            "the notifier's port"
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
