@@ -138,7 +138,7 @@ class AccessSettings(BaseModel):
     tokens_file: Path | None = None
     # Open SSE streams per notifier process; one more is answered 503 with Retry-After.
     sse_max_clients: int = Field(default=100, ge=1, le=100_000)
-    sse_replay_max: int = Field(default=1_000, ge=0, le=1_000_000)
+    sse_replay_max: int = Field(default=1_000, ge=0, le=100_000)
 
     @field_validator("tokens_file")
     @classmethod

@@ -31,7 +31,7 @@ __all__ = ["ALERTS_PATH", "build_app", "web_address"]
 ALERTS_PATH = "/alerts/stream"
 # A comment line this often keeps proxies from closing an idle stream.
 _KEEPALIVE_MS = 15_000
-_STREAM_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+_STREAM_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
 _UNAUTHORIZED = "a bearer token is needed: Authorization: Bearer TOKEN"
 _FORBIDDEN = "this token does not cover that manager's alerts"
 _NAME_MANAGER = "this token covers several managers: name one with ?manager="
@@ -44,7 +44,7 @@ def web_address(settings: Settings) -> tuple[str, int]:
 
 
 def _stream_id(value: str) -> tuple[int, int] | None:
-    match = _STREAM_ID.match(value)
+    match = _STREAM_ID.fullmatch(value)
     return None if match is None else (int(match[1]), int(match[2]))
 
 
