@@ -23,10 +23,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.access import AccessFileError, load_grants
 from tiering.policy import Policy
 from tiering.value import ModelFileError, load_model
 
 __all__ = [
+    "AccessSettings",
     "Clock",
     "ConfigError",
     "EmailSettings",
@@ -120,6 +122,36 @@ class WebSettings(BaseModel):
     advertised_host: str | None = None
 
 
+class AccessSettings(BaseModel):
+    """Who may read customers and alerts over HTTP, and how much one SSE client may take.
+
+    `tokens_file` is the JSON file of token digests and grants (streams/access.py); without
+    one, `/customers/{id}` and `/alerts/stream` are open. Probes and `/metrics` are always
+    open. The SSE limits bound what clients can hold: each open stream keeps one Redis
+    connection in a blocking XREAD, and a resume (`Last-Event-ID`) replays at most
+    `sse_replay_max` alerts, the newest ones, instead of the whole stream (up to
+    TIERSTREAM_NOTIFIER__STREAM_MAXLEN).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tokens_file: Path | None = None
+    # Open SSE streams per notifier process; one more is answered 503 with Retry-After.
+    sse_max_clients: int = Field(default=100, ge=1, le=100_000)
+    sse_replay_max: int = Field(default=1_000, ge=0, le=100_000)
+
+    @field_validator("tokens_file")
+    @classmethod
+    def _readable_tokens(cls, path: Path | None) -> Path | None:
+        # Fail at start-up naming the entry, not at the first request.
+        if path is not None:
+            try:
+                load_grants(path)
+            except AccessFileError as error:
+                raise ValueError(str(error)) from None
+        return path
+
+
 class WebhookSettings(BaseModel):
     """Signed JSON POSTs of alerts; enabled when `url` is set (then `secret` is required)."""
 
@@ -175,6 +207,9 @@ class NotifierSettings(BaseModel):
     burst: int = Field(default=3, ge=1)
     digest_max: int = Field(default=50, ge=2)
     max_pending: int = Field(default=10_000, ge=1)
+    # The notifier's own HTTP server (/alerts/stream, /metrics, /healthz, /readyz). Not
+    # TIERSTREAM_WEB__*: that group is the worker's (a notifier beside a worker on one host
+    # needs another port). Deployments set 0.0.0.0 so probes and Prometheus reach it.
     host: str = "127.0.0.1"
     port: int = Field(default=6067, ge=0, le=65535)
 
@@ -195,6 +230,7 @@ class Settings(BaseSettings):
     topics: TopicSettings = TopicSettings()
     web: WebSettings = WebSettings()
     notifier: NotifierSettings = NotifierSettings()
+    access: AccessSettings = AccessSettings()
     # Flat aliases for the two addresses everyone sets; they win over the nested form.
     kafka_bootstrap: str | None = None
     redis_url: SecretStr | None = None

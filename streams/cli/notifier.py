@@ -1,7 +1,7 @@
 """`tierstream notifier`: consume `tier-changes`, keep the read model, alert account managers.
 
 Configuration is the `TIERSTREAM_NOTIFIER__*` group (channels, retries, rate limit, port);
-see the README's Notifier section. SIGTERM/SIGINT stop after the current batch.
+see docs/notifier.md. SIGTERM/SIGINT stop after the current batch.
 """
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ async def _main() -> None:
 
     settings = load_settings()
     policy = load_policy(settings.policy) if settings.policy else default_policy()
+    if settings.access.tokens_file is None:
+        logging.getLogger(__name__).warning(
+            "no TIERSTREAM_ACCESS__TOKENS_FILE, so /alerts/stream answers anyone who reaches "
+            "the notifier's port"
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

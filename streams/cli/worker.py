@@ -38,6 +38,12 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, PolicyError) as error:
         print(f"tierstream worker: {error}", file=sys.stderr)
         return 2
+    if settings.access.tokens_file is None:
+        print(
+            "tierstream worker: no TIERSTREAM_ACCESS__TOKENS_FILE, so GET /customers/{id} "
+            "answers anyone who reaches the web port",
+            file=sys.stderr,
+        )
     import asyncio
 
     from streams.kafka.admin import ensure_topics

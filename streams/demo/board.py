@@ -58,6 +58,16 @@ class Board:
     latest: deque[TierChanged] = field(default_factory=deque)
     first_change_after: float | None = None
     processes: dict[str, str] = field(default_factory=dict)
+    sse_alerts: int = 0
+    lookup: str = "not made"
+
+    def on_sse_alert(self) -> None:
+        """One alert arrived on the manager's SSE stream (read with its bearer token)."""
+        self.sse_alerts += 1
+
+    def last_customer(self) -> str | None:
+        """The customer of the latest TierChanged, for the lookup at the end."""
+        return self.latest[-1].customer_id if self.latest else None
 
     @property
     def elapsed(self) -> float:
@@ -127,6 +137,8 @@ class Board:
             f"{self.sink.digests:,} digests)",
             f"signatures:         verified {self.sink.verified:,} of {self.sink.requests:,} "
             f"webhook requests, rejected {self.sink.rejected:,}",
+            f"alerts on SSE:      {self.sse_alerts:,} (the owner's stream, read with its token)",
+            f"customer lookup:    {self.lookup}",
             f"elapsed:            {self.elapsed:.1f} s",
         ]
 

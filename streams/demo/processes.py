@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-__all__ = ["Child", "DemoNames", "notifier_env", "worker_env"]
+__all__ = ["DEMO_OWNER", "Child", "DemoNames", "notifier_env", "worker_env"]
+
+# Every alert of the demo goes to this manager (its customers have no profiles).
+DEMO_OWNER = "demo-owner"
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,20 @@ class DemoNames:
         }
 
 
-def worker_env(names: DemoNames, bootstrap: str, data_dir: Path, partitions: int) -> dict[str, str]:
-    """A worker on the run's topics: event-time clock, one-day epochs, in-memory tables."""
+def worker_env(
+    names: DemoNames,
+    bootstrap: str,
+    data_dir: Path,
+    partitions: int,
+    *,
+    port: int,
+    tokens_file: Path,
+) -> dict[str, str]:
+    """A worker on the run's topics: event-time clock, one-day epochs, in-memory tables, its
+    web server on `port` with bearer tokens from `tokens_file`."""
     return {
+        "TIERSTREAM_WEB__PORT": str(port),
+        "TIERSTREAM_ACCESS__TOKENS_FILE": str(tokens_file),
         "TIERSTREAM_KAFKA_BOOTSTRAP": bootstrap,
         "TIERSTREAM_APP_ID": names.run_id,
         **names.topic_env(partitions),
@@ -61,15 +75,18 @@ def notifier_env(
     webhook_url: str,
     secret: str,
     port: int,
+    tokens_file: Path,
 ) -> dict[str, str]:
-    """A notifier on the run's topics with a signed webhook and a default owner."""
+    """A notifier on the run's topics with a signed webhook and a default owner, its web
+    server on `port` with bearer tokens from `tokens_file`."""
     return {
+        "TIERSTREAM_ACCESS__TOKENS_FILE": str(tokens_file),
         "TIERSTREAM_KAFKA_BOOTSTRAP": bootstrap,
         "TIERSTREAM_REDIS_URL": redis_url,
         "TIERSTREAM_REDIS__KEY_PREFIX": names.run_id,
         **names.topic_env(partitions),
         "TIERSTREAM_NOTIFIER__GROUP_ID": f"{names.run_id}-notifier",
-        "TIERSTREAM_NOTIFIER__DEFAULT_OWNER": "demo-owner",
+        "TIERSTREAM_NOTIFIER__DEFAULT_OWNER": DEMO_OWNER,
         "TIERSTREAM_NOTIFIER__WEBHOOK__URL": webhook_url,
         "TIERSTREAM_NOTIFIER__WEBHOOK__SECRET": secret,
         "TIERSTREAM_NOTIFIER__PORT": str(port),

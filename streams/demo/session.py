@@ -21,7 +21,8 @@ from rich.live import Live
 
 from streams.demo.board import Board
 from streams.demo.feed import Event, final_watermark, load_sample, paced_replay
-from streams.demo.processes import Child, DemoNames, notifier_env, worker_env
+from streams.demo.processes import DEMO_OWNER, Child, DemoNames, notifier_env, worker_env
+from streams.demo.reads import DemoTokens, follow_alerts, look_up
 from streams.demo.sink import WebhookSink, free_port
 
 __all__ = ["DemoOptions", "run_session"]
@@ -61,6 +62,9 @@ class _Session:
         self.interrupted = False
         self.sink = WebhookSink(secret=secrets.token_hex(16))
         self.children: list[Child] = []
+        self.tokens = DemoTokens.create(options.workdir, DEMO_OWNER)
+        self.worker_port = free_port()
+        self.notifier_port = free_port()
 
     def _interrupt(self) -> None:
         self.interrupted = True
@@ -91,11 +95,17 @@ class _Session:
         tasks: list[asyncio.Task[object]] = []
         try:
             self._start_children(url)
+            alerts_url = f"http://127.0.0.1:{self.notifier_port}/alerts/stream?manager={DEMO_OWNER}"
             tasks = [
                 asyncio.create_task(self._feed(sample.events, rate, board)),
                 asyncio.create_task(self._consume(board)),
+                asyncio.create_task(
+                    follow_alerts(alerts_url, self.tokens.manager, board.on_sse_alert)
+                ),
             ]
             failure = await self._show(board, tasks)
+            if failure is None:
+                await self._look_up(board)
         finally:
             for task in tasks:
                 task.cancel()
@@ -119,7 +129,14 @@ class _Session:
             Child(
                 "worker",
                 "worker",
-                worker_env(names, options.bootstrap, data_dir, options.partitions),
+                worker_env(
+                    names,
+                    options.bootstrap,
+                    data_dir,
+                    options.partitions,
+                    port=self.worker_port,
+                    tokens_file=self.tokens.path,
+                ),
                 options.workdir / "worker.log",
             ),
             Child(
@@ -132,7 +149,8 @@ class _Session:
                     options.partitions,
                     webhook_url=url,
                     secret=self.sink.secret,
-                    port=free_port(),
+                    port=self.notifier_port,
+                    tokens_file=self.tokens.path,
                 ),
                 options.workdir / "notifier.log",
             ),
@@ -174,6 +192,17 @@ class _Session:
                             board.on_tier_changed(TierChanged.model_validate_json(record.value))
         finally:
             await consumer.stop()
+
+    async def _look_up(self, board: Board) -> None:
+        """Ask the worker for the latest changed customer, with the admin token and without."""
+        customer = board.last_customer()
+        if customer is None:
+            return
+        base = f"http://127.0.0.1:{self.worker_port}"
+        try:
+            board.lookup = (await look_up(base, customer, self.tokens.admin)).describe()
+        except Exception as error:  # a failed lookup is reported, it does not end the demo
+            board.lookup = f"failed: {type(error).__name__}"
 
     def _check_children(self, board: Board) -> str | None:
         for child in self.children:

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from schemas.tier_changed import TierChanged
+from streams.access import Access
 from streams.kafka.security import client_options
 from streams.metrics import NotifierMetrics
 from streams.notifier.channels import Channel, EmailChannel, WebhookChannel
@@ -104,8 +105,13 @@ class Notifier:
     # -- health -------------------------------------------------------------------------------
 
     def healthy(self) -> bool:
-        """Whether the consumer loop went round in the last 60 seconds."""
+        """Whether the consumer loop went round in the last 60 seconds (readiness)."""
         return self.clock.monotonic() - self._last_loop < 60
+
+    def alive(self) -> bool:
+        """Liveness: still starting (topics, profiles: the loop has not run yet), or healthy.
+        Only a loop that ran and then stalled asks for a restart."""
+        return self._last_loop == -math.inf or self.healthy()
 
     # -- one record -----------------------------------------------------------------------------
 
@@ -259,7 +265,7 @@ class Notifier:
         from aiokafka.abc import ConsumerRebalanceListener
 
         from streams.kafka.admin import ensure_topics
-        from streams.notifier.web import build_app
+        from streams.notifier.web import build_app, web_address
 
         settings = self.settings
         await self.redis.ping()
@@ -272,12 +278,20 @@ class Notifier:
         await _ensure_compacted(settings, settings.topics.customers)
         # No access log: SSE URLs carry a manager id. Open SSE streams get 5 s to close.
         runner = web.AppRunner(
-            build_app(self.redis, self.keys, self.registry, self.healthy),
+            build_app(
+                self.redis,
+                self.keys,
+                self.registry,
+                self.alive,
+                self.healthy,
+                Access.from_file(settings.access.tokens_file),
+                settings.access,
+            ),
             access_log=None,
             shutdown_timeout=5.0,
         )
         await runner.setup()
-        site = web.TCPSite(runner, settings.notifier.host, settings.notifier.port)
+        site = web.TCPSite(runner, *web_address(settings))
         await site.start()
         profiles_consumer, follower = await self._start_profiles()
         notifier = self

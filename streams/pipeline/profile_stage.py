@@ -2,8 +2,9 @@
 copy the account manager into `TierChanged.account_manager`.
 
 A profile has no event time, so the manager a TierChanged carries is the latest profile this
-worker had applied when the change was ranked (README: "Account managers"). It is never part
-of the classification or of `event_id`, so replays give the same ids whatever the profiles.
+worker had applied when the change was ranked (docs/internals.md, "Account managers"). It is
+never part of the classification or of `event_id`, so replays give the same ids whatever the
+profiles.
 
 Records of the compacted topic must be keyed by customer_id: compaction keeps the last record
 per key, a tombstone (null value) erases by key, and the table holding the profiles is

@@ -30,6 +30,7 @@ import faust
 from faust.assignor import PartitionAssignor
 from prometheus_client import CollectorRegistry
 
+from streams.access import Access
 from streams.kafka.security import faust_credentials
 from streams.metrics import WorkerMetrics
 from streams.pipeline.profile_stage import manager_lookup
@@ -240,7 +241,13 @@ class Worker:
         )
         self._assigned = False
         install_endpoints(self.app, registry, self.ready)
-        install_customer_lookup(self.app, self.ranked, self.ready)
+        install_customer_lookup(
+            self.app,
+            self.ranked,
+            self.ready,
+            Access.from_file(settings.access.tokens_file),
+            self._account_manager,
+        )
         self.app.task(self._sample_metrics)
         if settings.clock is Clock.WALL:
             self.app.task(self._tick_wall_clock)

@@ -2,7 +2,8 @@
 
 docker-compose.yml, k8s/ and monitoring/prometheus/prometheus.yml use these; tests compare
 them. The worker serves them on Faust's web server (`Settings.web`, port 6066 by default);
-the notifier on its own (`Settings.web` of its process, `NOTIFIER_WEB_PORT` in deployments).
+the notifier on its own (`Settings.notifier.host/port`, streams.notifier.web.web_address;
+`NOTIFIER_WEB_PORT` in deployments).
 """
 
 from __future__ import annotations

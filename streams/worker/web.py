@@ -19,12 +19,23 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from schemas.profile import AccountManager
+from streams.access import Access
 from streams.settings import WebSettings
 from streams.worker.customer_lookup import customer_answer
 from streams.worker.endpoints import CUSTOMER_PATH, LIVENESS_PATH, METRICS_PATH, READINESS_PATH
 
-__all__ = ["NOT_READY", "advertised_host", "install_customer_lookup", "install_endpoints"]
+__all__ = [
+    "FORBIDDEN",
+    "NOT_READY",
+    "UNAUTHORIZED",
+    "advertised_host",
+    "install_customer_lookup",
+    "install_endpoints",
+]
 
+UNAUTHORIZED = "a bearer token is needed: Authorization: Bearer TOKEN"
+FORBIDDEN = "this token does not cover this customer's account manager"
 NOT_READY = "the worker is not ready (partition assignment or table recovery); retry shortly"
 
 
@@ -55,9 +66,21 @@ def install_endpoints(app: Any, registry: CollectorRegistry, ready: Callable[[],
     app.page(READINESS_PATH, name="tierstream-readyz")(Readiness)
 
 
-def install_customer_lookup(app: Any, ranked: Any, ready: Callable[[], bool]) -> None:
+def install_customer_lookup(
+    app: Any,
+    ranked: Any,
+    ready: Callable[[], bool],
+    access: Access,
+    manager_of: Callable[[str], AccountManager | None],
+) -> None:
     """Add `GET /customers/{customer_id}`: the customer's classification from the `ranked`
     table (streams.worker.customer_lookup), on whichever worker receives the request.
+
+    With tokens configured (streams.access) the request needs a bearer token (401 without
+    or with an unknown one); a manager token may read only customers whose account manager
+    (`manager_of`, the owner's `profiles` table) is one of its managers (403 otherwise, also
+    for a customer that does not exist, so a 403/404 difference reveals nothing). Both the
+    receiving worker and the owner check: Faust forwards the request's headers.
 
     `app.table_route` forwards the request to the worker whose active partition of the
     table's changelog holds the customer (the key's partition by the producer's default
@@ -70,6 +93,10 @@ def install_customer_lookup(app: Any, ranked: Any, ready: Callable[[], bool]) ->
 
     class Customer(web.View):
         async def get(self, request: web.Request, customer_id: str) -> web.Response:
+            if access.grant_for(request.headers.get("Authorization")) is None:
+                return self.json(
+                    {"error": UNAUTHORIZED}, status=401, headers={"WWW-Authenticate": "Bearer"}
+                )
             if not ready() or app.rebalancing:
                 return self.json({"error": NOT_READY}, status=503)
             response: web.Response = await self.from_owner(request, customer_id=customer_id)
@@ -79,6 +106,13 @@ def install_customer_lookup(app: Any, ranked: Any, ready: Callable[[], bool]) ->
         # sees an untyped decorator; table_route keeps the view's signature.
         @app.table_route(table=ranked, match_info="customer_id")  # type: ignore[untyped-decorator]
         async def from_owner(self, request: web.Request, customer_id: str) -> web.Response:
+            grant = access.grant_for(request.headers.get("Authorization"))
+            if grant is None:
+                return self.json({"error": UNAUTHORIZED}, status=401)
+            if not grant.admin:
+                manager = manager_of(customer_id)
+                if not grant.may_read(None if manager is None else manager.id):
+                    return self.json({"error": FORBIDDEN}, status=403)
             answer = customer_answer(customer_id, ranked.get(customer_id.encode()))
             return self.json(answer.body, status=answer.status)
 

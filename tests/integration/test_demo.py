@@ -3,7 +3,8 @@
 The demo runs as a subprocess (as `make demo` runs it) on the test infrastructure, which it
 must reuse (the addresses are in its environment) and leave running. Its summary must report
 tier changes and alerts, every webhook signature verified, and nothing it started may outlive
-it: no process and no topic of its run.
+it: no process and no topic of its run. Its HTTP reads (a customer lookup, the owner's alert
+stream) pass bearer tokens, since the demo configures tokens like a deployment.
 """
 
 from __future__ import annotations
@@ -95,6 +96,12 @@ def test_demo_shows_tier_changes_and_verified_alerts_and_stops_everything(
     assert signatures, output
     verified, requests, rejected = (int(g.replace(",", "")) for g in signatures.groups())
     assert requests > 0 and verified == requests and rejected == 0, output
+    # With tokens on: the owner's SSE stream (its manager token) carried alerts, and the
+    # worker answered a customer lookup with the admin token and refused it without.
+    assert _figure(output, "alerts on SSE") > 0, output
+    assert re.search(
+        r"customer lookup:\s+\S+ tier \w+ \(HTTP 200 with the admin token, 401 without\)", output
+    ), output
     assert re.search(r"^\s*worker:\s+stopped \(pid \d+\)", output, re.MULTILINE), output
     assert re.search(r"^\s*notifier:\s+stopped \(pid \d+\)", output, re.MULTILINE), output
     # The scan works: it finds this process by a variable it was started with.

@@ -20,6 +20,7 @@ from streams.worker.endpoints import LIVENESS_PATH, METRICS_PATH, NOTIFIER_WEB_P
 from tests.unit.deploy_support import (
     REPO,
     load_yaml,
+    served_address,
     settings_from_env,
     settings_variables,
     value_at,
@@ -131,7 +132,7 @@ def test_web_servers_listen_where_prometheus_and_healthchecks_look(
     compose: dict[str, Any], service: str, port: int
 ) -> None:
     settings = settings_from_env(_environment(compose, service))
-    assert (settings.web.host, settings.web.port) == ("0.0.0.0", port)  # noqa: S104
+    assert served_address(service, settings) == ("0.0.0.0", port)  # noqa: S104
     healthcheck = " ".join(compose["services"][service]["healthcheck"]["test"])
     assert f"http://127.0.0.1:{port}{LIVENESS_PATH}" in healthcheck
 
@@ -158,3 +159,17 @@ def test_prometheus_and_grafana_get_the_repo_files(compose: dict[str, Any]) -> N
     assert "./monitoring/grafana/provisioning:/etc/grafana/provisioning:ro" in grafana["volumes"]
     for relative in re.findall(r"\./(\S+?):", " ".join(prometheus["volumes"] + grafana["volumes"])):
         assert (REPO / relative).is_dir(), relative
+
+
+@pytest.mark.parametrize("service", TIERSTREAM_SERVICES)
+def test_the_tokens_file_is_the_mounted_http_tokens_secret(
+    compose: dict[str, Any], service: str
+) -> None:
+    settings = settings_from_env(_environment(compose, service))
+    assert settings.access.tokens_file is not None, "the endpoints would be open"
+    # Compose mounts a short-syntax secret at /run/secrets/<name>.
+    assert "http-tokens" in compose["services"][service]["secrets"]
+    assert settings.access.tokens_file == Path("/run/secrets/http-tokens")
+    assert compose["secrets"]["http-tokens"]["file"].startswith("./secrets/")
+    ignored = (REPO / ".gitignore").read_text().split()
+    assert "/secrets/" in ignored, "token digests must not be committed by accident"

@@ -9,7 +9,6 @@ resources, so ScaledObject, TriggerAuthentication (KEDA) and ServiceMonitor, Pro
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,17 @@ from streams.worker.endpoints import (
     READINESS_PATH,
     WORKER_WEB_PORT,
 )
-from tests.unit.deploy_support import REPO, settings_from_env, settings_variables, value_at
+from tests.unit.deploy_support import (
+    REPO,
+    SECRET_NAME,
+    kustomize_build,
+    one,
+    pod_environment,
+    served_address,
+    settings_from_env,
+    settings_variables,
+    value_at,
+)
 
 KUSTOMIZATIONS = [
     "k8s/base",
@@ -35,50 +44,12 @@ KUSTOMIZATIONS = [
 ]
 KUBERNETES_VERSION = "1.32.0"
 CUSTOM_KINDS = {"ScaledObject", "TriggerAuthentication", "ServiceMonitor", "PrometheusRule"}
-SECRET_NAME = "tierstream-secrets"  # noqa: S105 (the Secret object's name, not a value)
-# What the secret keys would hold, only so that Settings can be built from the pod's env.
-SECRET_STAND_INS = {
-    "kafka-sasl-username": "user",
-    "kafka-sasl-password": "stand-in",
-    "redis-url": "redis://:stand-in@redis:6379/0",
-}
-
-
-@pytest.fixture(scope="module")
-def kustomize() -> str:
-    result = subprocess.run(
-        [str(REPO / "scripts" / "gotools"), "path", "kustomize"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=True,
-    )
-    return result.stdout.strip()
-
-
-_BUILDS: dict[str, list[dict[str, Any]]] = {}
 
 
 @pytest.fixture(params=KUSTOMIZATIONS)
-def built(request: pytest.FixtureRequest, kustomize: str) -> list[dict[str, Any]]:
+def built(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
     """The objects `kustomize build` makes of one kustomization (built once per session)."""
-    path: str = request.param
-    if path not in _BUILDS:
-        result = subprocess.run(
-            [kustomize, "build", str(REPO / path)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        _BUILDS[path] = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-    return _BUILDS[path]
-
-
-def _one(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    (found,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
-    return found
+    return kustomize_build(request.param)
 
 
 def _containers(objects: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -100,7 +71,7 @@ def _claim_path(pod: dict[str, Any], container: dict[str, Any], path: Path) -> t
 
 def _refit(objects: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The refit CronJob's pod spec and its one container."""
-    job = _one(objects, "CronJob", "tierstream-clv-refit")
+    job = one(objects, "CronJob", "tierstream-clv-refit")
     pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     return pod, container
@@ -112,21 +83,6 @@ def _config_map(objects: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
         o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith(prefix)
     ]
     return found
-
-
-def _pod_environment(objects: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for source in container.get("envFrom", []):
-        name = source["configMapRef"]["name"]
-        env.update(_one(objects, "ConfigMap", name)["data"])
-    for item in container.get("env", []):
-        if "value" in item:
-            env[item["name"]] = item["value"]
-        else:
-            ref = item["valueFrom"]["secretKeyRef"]
-            assert ref["name"] == SECRET_NAME, item["name"]
-            env[item["name"]] = SECRET_STAND_INS[ref["key"]]
-    return env
 
 
 def test_core_objects_validate_against_the_kubernetes_schemas(
@@ -162,7 +118,14 @@ def test_no_secret_is_committed_and_every_reference_names_the_documented_secret(
             if "valueFrom" in item:
                 ref = item["valueFrom"]["secretKeyRef"]
                 assert ref["name"] == SECRET_NAME and f"`{ref['key']}`" in documented
-    auth = _one(built, "TriggerAuthentication", "tierstream-kafka")
+    for obj in built:
+        if obj["kind"] in {"StatefulSet", "Deployment"}:
+            for volume in obj["spec"]["template"]["spec"]["volumes"]:
+                if "secret" in volume:
+                    assert volume["secret"]["secretName"] == SECRET_NAME
+                    for item in volume["secret"]["items"]:
+                        assert f"`{item['key']}`" in documented
+    auth = one(built, "TriggerAuthentication", "tierstream-kafka")
     for ref in auth["spec"]["secretTargetRef"]:
         assert ref["name"] == SECRET_NAME and f"`{ref['key']}`" in documented
 
@@ -172,36 +135,38 @@ def test_every_variable_is_one_settings_reads_and_takes_effect(
 ) -> None:
     variables = settings_variables()
     for owner, container in _containers(built):
-        env = _pod_environment(built, container)
+        env = pod_environment(built, container)
         unknown = {name for name in env if name.startswith("TIERSTREAM_")} - set(variables)
         assert not unknown, f"{owner}: Settings ignores {sorted(unknown)}"
         settings = settings_from_env(env)
         for name, text in env.items():
             assert str(value_at(settings, variables[name])) == text, (owner, name)
-        assert settings.web.host == "0.0.0.0", owner  # noqa: S104 (reachable by probes)
+        role = "worker" if owner == "tierstream-worker" else "notifier"
+        host, _ = served_address(role, settings)
+        assert host == "0.0.0.0", owner  # noqa: S104 (reachable by probes)
 
 
 @pytest.mark.parametrize(
-    ("kind", "name", "port"),
+    ("kind", "name", "role", "port"),
     [
-        ("StatefulSet", "tierstream-worker", WORKER_WEB_PORT),
-        ("Deployment", "tierstream-notifier", NOTIFIER_WEB_PORT),
+        ("StatefulSet", "tierstream-worker", "worker", WORKER_WEB_PORT),
+        ("Deployment", "tierstream-notifier", "notifier", NOTIFIER_WEB_PORT),
     ],
 )
-def test_probes_and_ports_are_the_web_server_settings_configure(
-    built: list[dict[str, Any]], kind: str, name: str, port: int
+def test_probes_and_ports_are_where_the_process_listens(
+    built: list[dict[str, Any]], kind: str, name: str, role: str, port: int
 ) -> None:
-    workload = _one(built, kind, name)
+    workload = one(built, kind, name)
     (container,) = workload["spec"]["template"]["spec"]["containers"]
-    settings = settings_from_env(_pod_environment(built, container))
-    assert settings.web.port == port
+    settings = settings_from_env(pod_environment(built, container))
+    assert served_address(role, settings) == ("0.0.0.0", port)  # noqa: S104
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"web": port}
     assert container["livenessProbe"]["httpGet"] == {"path": LIVENESS_PATH, "port": "web"}
     assert container["readinessProbe"]["httpGet"] == {"path": READINESS_PATH, "port": "web"}
     for key in ("requests", "limits"):
         assert {"cpu", "memory"} <= set(container["resources"][key]), (name, key)
-    service = _one(built, "Service", name)
+    service = one(built, "Service", name)
     assert service["spec"]["ports"] == [{"name": "web", "port": port, "targetPort": "web"}]
     selector = service["spec"]["selector"]
     assert selector.items() <= workload["spec"]["template"]["metadata"]["labels"].items()
@@ -210,23 +175,23 @@ def test_probes_and_ports_are_the_web_server_settings_configure(
 def test_worker_state_lives_on_a_claim_at_the_data_dir_with_standbys(
     built: list[dict[str, Any]],
 ) -> None:
-    worker = _one(built, "StatefulSet", "tierstream-worker")
+    worker = one(built, "StatefulSet", "tierstream-worker")
     (container,) = worker["spec"]["template"]["spec"]["containers"]
-    settings = settings_from_env(_pod_environment(built, container))
+    settings = settings_from_env(pod_environment(built, container))
     (claim,) = worker["spec"]["volumeClaimTemplates"]
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert Path(mounts[claim["metadata"]["name"]]) == settings.data_dir
     assert settings.store == "rocksdb://"
     assert settings.standby_replicas >= 1
     assert worker["spec"]["replicas"] > settings.standby_replicas
-    headless = _one(built, "Service", worker["spec"]["serviceName"])
+    headless = one(built, "Service", worker["spec"]["serviceName"])
     assert headless["spec"]["clusterIP"] == "None"
 
 
 def test_the_policy_file_is_mounted_where_settings_look(built: list[dict[str, Any]]) -> None:
     policy = _config_map(built, "tierstream-policy-")
     for owner, container in _containers(built):
-        settings = settings_from_env(_pod_environment(built, container))
+        settings = settings_from_env(pod_environment(built, container))
         assert settings.policy is not None
         workload = next(
             o for o in built if o["metadata"]["name"] == owner and "template" in o["spec"]
@@ -249,7 +214,7 @@ def test_base_policy_is_the_built_in_default() -> None:
 def test_disruption_budgets_cover_both_workloads(built: list[dict[str, Any]]) -> None:
     budgets = [o for o in built if o["kind"] == "PodDisruptionBudget"]
     for kind, name in (("StatefulSet", "tierstream-worker"), ("Deployment", "tierstream-notifier")):
-        labels = _one(built, kind, name)["spec"]["template"]["metadata"]["labels"]
+        labels = one(built, kind, name)["spec"]["template"]["metadata"]["labels"]
         matching = [
             b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= labels.items()
         ]
@@ -259,16 +224,16 @@ def test_disruption_budgets_cover_both_workloads(built: list[dict[str, Any]]) ->
 def test_keda_scales_the_worker_group_on_the_workers_kafka_and_topic(
     built: list[dict[str, Any]],
 ) -> None:
-    scaled = _one(built, "ScaledObject", "tierstream-worker")
+    scaled = one(built, "ScaledObject", "tierstream-worker")
     assert scaled["apiVersion"] == "keda.sh/v1alpha1"
     assert scaled["spec"]["scaleTargetRef"] == {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
         "name": "tierstream-worker",
     }
-    worker = _one(built, "StatefulSet", "tierstream-worker")
+    worker = one(built, "StatefulSet", "tierstream-worker")
     (container,) = worker["spec"]["template"]["spec"]["containers"]
-    settings = settings_from_env(_pod_environment(built, container))
+    settings = settings_from_env(pod_environment(built, container))
     (trigger,) = scaled["spec"]["triggers"]
     assert trigger["type"] == "kafka"
     metadata = trigger["metadata"]
@@ -281,13 +246,13 @@ def test_keda_scales_the_worker_group_on_the_workers_kafka_and_topic(
     assert scaled["spec"]["minReplicaCount"] <= worker["spec"]["replicas"]
     assert scaled["spec"]["maxReplicaCount"] <= settings.topics.partitions
     assert trigger["authenticationRef"]["name"] == "tierstream-kafka"
-    _one(built, "TriggerAuthentication", "tierstream-kafka")
+    one(built, "TriggerAuthentication", "tierstream-kafka")
 
 
 def test_service_monitor_scrapes_both_services_under_the_rules_job_names(
     built: list[dict[str, Any]],
 ) -> None:
-    monitor = _one(built, "ServiceMonitor", "tierstream")
+    monitor = one(built, "ServiceMonitor", "tierstream")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["path"] == METRICS_PATH
@@ -300,14 +265,14 @@ def test_service_monitor_scrapes_both_services_under_the_rules_job_names(
     # The operator's job label is the Service name: the one the rules select.
     assert scraped == {"tierstream-worker", "tierstream-notifier"}
     for name in scraped:
-        ports = {p["name"] for p in _one(built, "Service", name)["spec"]["ports"]}
+        ports = {p["name"] for p in one(built, "Service", name)["spec"]["ports"]}
         assert endpoint["port"] in ports
     prometheus_yml = yaml.safe_load((REPO / "monitoring/prometheus/prometheus.yml").read_text())
     assert scraped <= {job["job_name"] for job in prometheus_yml["scrape_configs"]}
 
 
 def test_prometheus_rule_carries_exactly_the_alert_rules(built: list[dict[str, Any]]) -> None:
-    rule = _one(built, "PrometheusRule", "tierstream")
+    rule = one(built, "PrometheusRule", "tierstream")
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"
     source = yaml.safe_load((REPO / "monitoring/prometheus/rules.yml").read_text())
     assert rule["spec"]["groups"] == source["groups"], "run scripts/sync-prometheusrule"
@@ -345,9 +310,9 @@ def test_the_worker_reads_the_model_file_the_refit_job_writes(
 ) -> None:
     pod, container = _refit(built)
     written = _claim_path(pod, container, build_parser().parse_args(container["args"]).out)
-    worker = _one(built, "StatefulSet", "tierstream-worker")
+    worker = one(built, "StatefulSet", "tierstream-worker")
     (worker_container,) = worker["spec"]["template"]["spec"]["containers"]
-    settings = settings_from_env(_pod_environment(built, worker_container))
+    settings = settings_from_env(pod_environment(built, worker_container))
     assert settings.clv_model is not None
     worker_pod = worker["spec"]["template"]["spec"]
     assert _claim_path(worker_pod, worker_container, settings.clv_model) == written
@@ -358,5 +323,22 @@ def test_the_worker_reads_the_model_file_the_refit_job_writes(
     )
     assert mount["readOnly"] is True
     # Worker pods run on several nodes: the claim must be shareable.
-    claim = _one(built, "PersistentVolumeClaim", written[0])
+    claim = one(built, "PersistentVolumeClaim", written[0])
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+def test_both_workloads_read_tokens_from_the_mounted_secret_key(
+    built: list[dict[str, Any]],
+) -> None:
+    for owner, container in _containers(built):
+        settings = settings_from_env(pod_environment(built, container))
+        path = settings.access.tokens_file
+        assert path is not None, f"{owner}: /customers and /alerts/stream would be open"
+        workload = next(
+            o for o in built if o["metadata"]["name"] == owner and "template" in o["spec"]
+        )
+        volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"]["volumes"]}
+        mount = next(m for m in container["volumeMounts"] if Path(m["mountPath"]) == path.parent)
+        secret = volumes[mount["name"]]["secret"]
+        assert secret["secretName"] == SECRET_NAME
+        assert {"key": "http-tokens", "path": path.name} in secret["items"]
