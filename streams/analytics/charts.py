@@ -20,11 +20,12 @@ from collections.abc import Sequence
 
 from matplotlib import rc_context
 from matplotlib.axes import Axes
+from matplotlib.collections import QuadMesh
 from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 
 from streams.analytics.figures import Count, GridCell, LorenzCurve, TierRow
-from streams.analytics.migration import ABSENT, STATES, MigrationMatrix
+from streams.analytics.migration import NONE, STATES, MigrationMatrix
 
 __all__ = [
     "counts_chart",
@@ -123,6 +124,21 @@ def tier_share_chart(rows: Sequence[TierRow]) -> str:
     return _svg(figure, "tiers")
 
 
+def _heat_map(axes: Axes, values: Sequence[Sequence[float]], top: float) -> QuadMesh:
+    """Cells centred on integer positions (row i at y = i), drawn as vector quads: imshow
+    would embed a raster image in the SVG."""
+    edges_x = [index - 0.5 for index in range(len(values[0]) + 1)]
+    edges_y = [index - 0.5 for index in range(len(values) + 1)]
+    return axes.pcolormesh(edges_x, edges_y, values, cmap="Blues", vmin=0, vmax=top)
+
+
+def _colour_bar(figure: Figure, axes: Axes, image: QuadMesh, label: str) -> None:
+    """A colour bar drawn as vectors (matplotlib rasterises its gradient by default)."""
+    bar = figure.colorbar(image, ax=axes, label=label)
+    if bar.solids is not None:
+        bar.solids.set_rasterized(False)
+
+
 def rfm_grid_chart(grid: dict[tuple[int, int], GridCell]) -> str:
     """5 × 5 heat map of active customers by R score (x) and F score (y), each cell labelled
     with its customer count and most common segment."""
@@ -132,7 +148,7 @@ def rfm_grid_chart(grid: dict[tuple[int, int], GridCell]) -> str:
         [grid[(r, f)].customers if (r, f) in grid else 0 for r in range(1, 6)] for f in range(1, 6)
     ]
     top = max(max(row) for row in counts) or 1
-    image = axes.imshow(counts, cmap="Blues", origin="lower", vmin=0, vmax=top, aspect="auto")
+    image = _heat_map(axes, counts, top)
     for f in range(1, 6):
         for r in range(1, 6):
             cell = grid.get((r, f))
@@ -147,7 +163,7 @@ def rfm_grid_chart(grid: dict[tuple[int, int], GridCell]) -> str:
     axes.set_yticks(range(5), [str(score) for score in range(1, 6)])
     axes.set_xlabel("R score (5 = bought most recently)")
     axes.set_ylabel("F score (5 = buys most often)")
-    figure.colorbar(image, ax=axes, label="customers")
+    _colour_bar(figure, axes, image, "customers")
     return _svg(figure, "rfm")
 
 
@@ -172,11 +188,12 @@ def migration_chart(matrix: MigrationMatrix) -> str:
     """Heat map of customers from each state (rows, first scoring) to each state (columns,
     second scoring), shaded by the share of the row's customers (where a tier's customers
     went) and labelled with customers, that row share, and the cell's revenue in the second
-    scoring as a share of all revenue there. `absent` is left out when nobody is absent."""
+    scoring as a share of all revenue there. `none` is left out when
+    nobody is in it."""
     states = [
         state
         for state in STATES
-        if state != ABSENT or matrix.customers_from(ABSENT) or matrix.customers_to(ABSENT)
+        if state != NONE or matrix.customers_from(NONE) or matrix.customers_to(NONE)
     ]
     figure = Figure(figsize=(6.5, 4.2 + 0.6 * (len(states) - 3)))
     axes = figure.add_subplot()
@@ -188,7 +205,8 @@ def migration_chart(matrix: MigrationMatrix) -> str:
         for source in states
     ]
     total_to = sum(matrix.cell(s, t).to_revenue for s in STATES for t in STATES)
-    image = axes.imshow(row_shares, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    image = _heat_map(axes, row_shares, 1)
+    axes.invert_yaxis()  # first state on top, like the table
     for row, source in enumerate(states):
         for column, target in enumerate(states):
             cell = matrix.cell(source, target)
@@ -203,5 +221,5 @@ def migration_chart(matrix: MigrationMatrix) -> str:
     axes.set_yticks(range(len(states)), states)
     axes.set_xlabel(_plain(f"to: {matrix.second_label}"))
     axes.set_ylabel(_plain(f"from: {matrix.first_label}"))
-    figure.colorbar(image, ax=axes, label="share of the row's customers")
+    _colour_bar(figure, axes, image, "share of the row's customers")
     return _svg(figure, "migration")

@@ -2,14 +2,16 @@
 
 The two scorings are either two policies on the same history (`--policy A --policy B`) or two
 as_of instants under one policy (`--as-of D1 --as-of D2`). Customers are matched by
-customer_id. A customer in only one scoring (e.g. whose first event lies between the two
-as_of dates) is in state `absent` on the other side, so every customer of either scoring is
-counted in exactly one cell.
+customer_id. A customer's state in a scoring is its tier, or `none` when it is not a customer
+there: not in that scoring's output, or without any purchase up to its as_of (recency_days
+empty). The score output lists every customer of the files, with tier C, even one whose first
+purchase comes after as_of; without `none`, customers won between two dates would look like
+customers staying in C. Every customer of either scoring is counted in exactly one cell.
 
 For the cell (from, to): `customers` = number of customers in state `from` in the first
 scoring and `to` in the second; `from_revenue` = sum of their monetary in the first scoring,
-`to_revenue` = sum of their monetary in the second (0 where absent). Revenue is the monetary
-column: net spend in the window, or margin under a margin-basis policy.
+`to_revenue` = sum of their monetary in the second (0 where not in the output). Revenue is
+the monetary column: net spend in the window, or margin under a margin-basis policy.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from typing import IO
 from schemas import Tier
 from streams.analytics.scored import ScoredCustomer
 
-__all__ = ["ABSENT", "MATRIX_COLUMNS", "STATES", "MigrationCell", "MigrationMatrix", "migrate"]
+__all__ = ["MATRIX_COLUMNS", "NONE", "STATES", "MigrationCell", "MigrationMatrix", "migrate"]
 
-ABSENT = "absent"
-STATES: tuple[str, ...] = (*(tier.value for tier in Tier), ABSENT)
-"""Row and column order: tiers from highest to lowest, then `absent`."""
+NONE = "none"
+STATES: tuple[str, ...] = (*(tier.value for tier in Tier), NONE)
+"""Row and column order: tiers from highest to lowest, then `none`."""
 MATRIX_COLUMNS = ("from_tier", "to_tier", "customers", "from_revenue", "to_revenue")
 
 
@@ -41,7 +43,7 @@ class MigrationCell:
 
 
 def _rank(state: str) -> int:
-    """Tier rank (0 = highest); `absent` ranks below every tier."""
+    """Tier rank (0 = highest); `none` ranks below every tier."""
     return STATES.index(state)
 
 
@@ -72,25 +74,26 @@ class MigrationMatrix:
 
     @property
     def stayed(self) -> int:
-        """Customers with the same tier in both scorings (absent on both sides cannot occur)."""
+        """Customers with the same state in both scorings (`none` → `none` included: a
+        customer of the files that had not bought yet at either as_of)."""
         return sum(self.cells[(state, state)].customers for state in STATES)
 
     @property
     def upgrades(self) -> int:
-        """Customers whose tier rose, between tiers (a customer that appears is not counted)."""
+        """Customers whose tier rose, between tiers (a customer won is not counted)."""
         return sum(
             cell.customers
             for (source, target), cell in self.cells.items()
-            if ABSENT not in (source, target) and _rank(target) < _rank(source)
+            if NONE not in (source, target) and _rank(target) < _rank(source)
         )
 
     @property
     def downgrades(self) -> int:
-        """Customers whose tier fell, between tiers (a customer that vanishes is not counted)."""
+        """Customers whose tier fell, between tiers (a customer lost is not counted)."""
         return sum(
             cell.customers
             for (source, target), cell in self.cells.items()
-            if ABSENT not in (source, target) and _rank(target) > _rank(source)
+            if NONE not in (source, target) and _rank(target) > _rank(source)
         )
 
     def rows(self) -> list[tuple[str, str, int, Decimal, Decimal]]:
@@ -110,6 +113,12 @@ class MigrationMatrix:
             writer.writerow([source, target, customers, from_revenue, to_revenue])
 
 
+def _state(customer: ScoredCustomer | None) -> str:
+    if customer is None or customer.recency_days is None:
+        return NONE
+    return customer.tier.value
+
+
 def migrate(
     first: Iterable[ScoredCustomer],
     second: Iterable[ScoredCustomer],
@@ -122,9 +131,7 @@ def migrate(
     matrix = MigrationMatrix(first_label, second_label)
     for customer_id in before.keys() | after.keys():
         old, new = before.get(customer_id), after.get(customer_id)
-        cell = matrix.cell(
-            ABSENT if old is None else old.tier.value, ABSENT if new is None else new.tier.value
-        )
+        cell = matrix.cell(_state(old), _state(new))
         cell.customers += 1
         cell.from_revenue += Decimal(0) if old is None else old.monetary
         cell.to_revenue += Decimal(0) if new is None else new.monetary

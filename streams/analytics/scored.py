@@ -16,7 +16,16 @@ from schemas import Tier
 
 __all__ = ["ScoredCustomer", "Scoring", "parse_rows", "read_scoring"]
 
-_REQUIRED = ("customer_id", "tier", "rfm_segment", "lifecycle", "risk", "monetary")
+_REQUIRED = (
+    "customer_id",
+    "tier",
+    "rfm_segment",
+    "lifecycle",
+    "risk",
+    "recency_days",
+    "frequency",
+    "monetary",
+)
 
 
 @dataclass(frozen=True)
