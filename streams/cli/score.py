@@ -60,16 +60,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from streams.analytics.command import add_arguments as add_analytics_arguments
 
     parser.add_argument(
-        "--as-of", type=parse_as_of, required=True, metavar="DATE", action=RepeatableOption
+        "--as-of",
+        type=parse_as_of,
+        required=True,
+        metavar="DATE",
+        action=RepeatableOption,
+        help="evaluation instant (twice with --compare)",
     )
     parser.add_argument(
         "--policy",
         type=Path,
         metavar="P.yaml",
         action=RepeatableOption,
-        help="default: built-in policy",
+        help="default: built-in policy (twice with --compare)",
     )
-    parser.add_argument("--out", type=Path, metavar="OUT.csv", help="default: standard output")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="OUT.csv",
+        help="the rows, or the migration matrix with --compare (default: standard output)",
+    )
     parser.add_argument(
         "--clv-model",
         type=Path,
