@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
 from schemas import Tier
 
@@ -28,11 +29,12 @@ _REQUIRED = (
 )
 
 
-@dataclass(frozen=True)
-class ScoredCustomer:
+class ScoredCustomer(NamedTuple):
     """One customer's classification at one as_of under one policy.
 
-    `monetary` is the policy basis' net value in the window (net spend for the default
+    A named tuple rather than a frozen dataclass: reading 200,000 rows took 3.4 s with a
+    frozen dataclass (every field set through object.__setattr__). `monetary` is the policy
+    basis' net value in the window (net spend for the default
     revenue basis): the report calls it revenue. `r_score`/`f_score`/`m_score`/`rfm_segment`
     are None for inactive customers; `p_alive`/`predicted_clv` are None without a value model
     or for a customer with no purchase; `rising_star` is None when the column does not exist.
