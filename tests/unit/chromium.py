@@ -39,7 +39,7 @@ def find_chromium() -> str:
 
 def _high_pipe() -> tuple[int, int]:
     """A pipe whose ends are numbered 10 or above, so that putting them on 3 and 4 in the
-    child cannot overwrite one with the other."""
+    child cannot overwrite one with the other (`3<&4 4>&3` would)."""
     ends = []
     for end in os.pipe():
         ends.append(fcntl.fcntl(end, fcntl.F_DUPFD_CLOEXEC, 10))
@@ -60,19 +60,32 @@ class Chromium:
     _next_id: int = 0
     _session: str | None = None
     _profile: tempfile.TemporaryDirectory[str] | None = None
+    _log: Path | None = None
 
     def __enter__(self) -> Chromium:
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__(None, None, None)  # the browser may be running already
+            raise
+        return self
+
+    def _start(self) -> None:
         self._profile = tempfile.TemporaryDirectory(prefix="tierstream-chromium-")
-        commands_read, commands_write = _high_pipe()
-        replies_read, replies_write = _high_pipe()
-
-        def _pipes_as_fd_3_and_4() -> None:  # runs in the child, before exec
-            # dup2 makes 3 and 4 inheritable; every other fd Python opened is not (PEP 446).
-            os.dup2(commands_read, 3)
-            os.dup2(replies_write, 4)
-
+        commands_read, self._to_browser = _high_pipe()
+        self._from_browser, replies_write = _high_pipe()
+        self._log = Path(self._profile.name) / "chromium-stderr.log"
+        # Bash puts the pipe ends on fds 3 and 4, where Chromium expects them, and execs
+        # the browser: no preexec_fn (fork with threads is unsafe and warned about in 3.12+).
+        stderr = self._log.open("wb")  # the child keeps its own copy; ours closes below
         self._process = subprocess.Popen(
             [
+                "/bin/bash",  # dash cannot redirect from fds above 9
+                "-c",
+                'commands=$1 replies=$2; shift 2; exec "$@" 3<&"$commands" 4>&"$replies"',
+                "bash",
+                str(commands_read),
+                str(replies_write),
                 find_chromium(),
                 "--headless",
                 "--no-sandbox",  # tests run as root, where the sandbox cannot start
@@ -89,17 +102,15 @@ class Chromium:
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=_pipes_as_fd_3_and_4,  # the test process has no other threads
-            close_fds=False,  # keep fds 3 and 4, which pass_fds would need open in the parent
+            stderr=stderr,
+            pass_fds=(commands_read, replies_write),
         )
+        stderr.close()
         os.close(commands_read)
         os.close(replies_write)
-        self._to_browser, self._from_browser = commands_write, replies_read
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         attached = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})
         self._session = attached["sessionId"]
-        return self
 
     def __exit__(
         self,
@@ -136,7 +147,8 @@ class Chromium:
                 continue
             chunk = os.read(self._from_browser, 1 << 20)
             if not chunk:
-                raise ChromiumError("browser closed the protocol pipe (exited?)")
+                log = self._log.read_text(errors="replace")[-1000:] if self._log else ""
+                raise ChromiumError(f"browser closed the protocol pipe (exited?); stderr: {log}")
             self._buffer += chunk
         message, _, self._buffer = self._buffer.partition(b"\0")
         decoded: dict[str, Any] = json.loads(message)
