@@ -168,3 +168,9 @@ def test_policy_label_with_markup_and_dollar_is_shown_as_text() -> None:
     labels = {**LABELS, Tier.A: "<b>$ key</b>"}
     html = render_report(ReportInput(_scoring(), labels, []))
     assert "<td>&lt;b&gt;$ key&lt;/b&gt;</td>" in html
+
+
+def test_report_of_no_customers_says_there_is_no_curve_or_grid() -> None:
+    html = render_report(ReportInput(_scoring(()), LABELS, []))
+    assert "No revenue in this scoring: no curve to draw." in html
+    assert "No active customer: no RFM scores." in html
