@@ -137,6 +137,16 @@ def _colour_bar(figure: Figure, axes: Axes, image: QuadMesh, label: str) -> None
     bar = figure.colorbar(image, ax=axes, label=label)
     if bar.solids is not None:
         bar.solids.set_rasterized(False)
+        bar.solids.set_edgecolor("face")  # no hairline seams between the vector steps
+
+
+def _wrapped(segment: str) -> str:
+    """A segment name on at most two lines that fit a grid cell ("potential\nloyalist")."""
+    words = segment.split("_")
+    if len(segment) <= 12 or len(words) == 1:
+        return " ".join(words)
+    half = max(1, len(words) // 2)
+    return " ".join(words[:half]) + "\n" + " ".join(words[half:])
 
 
 def rfm_grid_chart(grid: dict[tuple[int, int], GridCell]) -> str:
@@ -155,7 +165,7 @@ def rfm_grid_chart(grid: dict[tuple[int, int], GridCell]) -> str:
             if cell is None:
                 continue
             colour = "white" if cell.customers > top * 0.6 else "black"
-            text = f"{cell.customers:,}\n{cell.segment.replace('_', ' ')}"
+            text = f"{cell.customers:,}\n{_wrapped(cell.segment)}"
             axes.text(
                 r - 1, f - 1, _plain(text), ha="center", va="center", fontsize=7.5, color=colour
             )
