@@ -174,3 +174,9 @@ def test_report_of_no_customers_says_there_is_no_curve_or_grid() -> None:
     html = render_report(ReportInput(_scoring(()), LABELS, []))
     assert "No revenue in this scoring: no curve to draw." in html
     assert "No active customer: no RFM scores." in html
+
+
+def test_same_scoring_renders_the_same_report() -> None:
+    """Deterministic output (fixed SVG hash salt, no dates) lets reports be diffed."""
+    report = ReportInput(_scoring(), LABELS, [("as of", "2026-06-30")])
+    assert render_report(report) == render_report(report)
