@@ -56,9 +56,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `tierstream score`."""
     parser.add_argument("orders", type=Path, metavar="ORDERS.csv")
     parser.add_argument("--feedback", type=Path, metavar="F.csv")
-    parser.add_argument("--as-of", type=parse_as_of, required=True, metavar="DATE")
-    parser.add_argument("--policy", type=Path, metavar="P.yaml", help="default: built-in policy")
-    parser.add_argument("--out", type=Path, metavar="OUT.csv", help="default: standard output")
+    from streams.analytics.command import RepeatableOption
+    from streams.analytics.command import add_arguments as add_analytics_arguments
+
+    parser.add_argument(
+        "--as-of",
+        type=parse_as_of,
+        required=True,
+        metavar="DATE",
+        action=RepeatableOption,
+        help="evaluation instant (twice with --compare)",
+    )
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        metavar="P.yaml",
+        action=RepeatableOption,
+        help="default: built-in policy (twice with --compare)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="OUT.csv",
+        help="the rows, or the migration matrix with --compare (default: standard output)",
+    )
     parser.add_argument(
         "--clv-model",
         type=Path,
@@ -74,6 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "policy's value.horizon_days, 365; predicted_clv is discounted at the policy's "
         "value.annual_discount_rate, as in the stream)",
     )
+    add_analytics_arguments(parser)
 
 
 def _progress(
@@ -175,6 +197,10 @@ def _summary(evaluations: tuple[object, ...], policy: object) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Score the files; exit 0 unless an input cannot be read at all (2)."""
+    from streams.analytics.command import run_analytics, wants_analytics
+
+    if wants_analytics(args):  # --compare / --report: scores by calling this run again
+        return run_analytics(args, run)
     from streams.data.csv_input import CsvError, CsvReport, read_feedback, read_orders
     from tiering import PolicyError, default_policy, load_policy, score_history
 
