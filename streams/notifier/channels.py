@@ -8,6 +8,7 @@ as their idempotency mark (`streams.notifier.delivery.RedisStreams`).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, Protocol
@@ -26,6 +27,14 @@ __all__ = ["Channel", "EmailChannel", "WebhookChannel"]
 
 # Status codes worth retrying: timeouts, rate limits, and the server side's trouble.
 _RETRYABLE = frozenset({408, 425, 429})
+
+# The addresses the e-mail channel sends to: an ASCII dot-atom local part (RFC 5322 atext)
+# and a host name. Anything else (a comma, angle brackets, quotes, controls, non-ASCII) could
+# add recipients or headers, so such an alert is parked with the reason instead.
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+)
 
 
 class Channel(Protocol):
@@ -137,13 +146,19 @@ class EmailChannel:
         return email
 
     async def send(self, message: Message, recipient: Recipient) -> None:
-        """Send over SMTP; 5xx replies are permanent, everything else is retried."""
+        """Send over SMTP; 5xx replies are permanent, everything else is retried. A recipient
+        address that is not one plain ASCII address is refused (permanent) before any I/O."""
         import aiosmtplib
 
         settings = self._settings
+        address = recipient.email or ""
+        if len(address) > 254 or not _PLAIN_ADDRESS.fullmatch(address):
+            raise PermanentDeliveryError("email: recipient is not one plain ASCII address")
         try:
             await aiosmtplib.send(
                 self.compose(message, recipient),
+                sender=settings.sender,
+                recipients=[address],
                 hostname=settings.host,
                 port=settings.port,
                 username=settings.username,
