@@ -1,4 +1,8 @@
-"""The notifier's HTTP server: `/alerts/stream` (SSE), `/metrics` and `/healthz`.
+"""The notifier's HTTP server: `/alerts/stream` (SSE), `/metrics`, `/healthz` and `/readyz`.
+
+`/healthz` (liveness) is 200 while the consume loop goes round, `/readyz` only when, in
+addition, nothing is wrong; both answer `{"status", "problems"}`, the problems saying why
+(e.g. Redis unreachable), so a Redis outage shows without getting the process restarted.
 
 The SSE endpoint reads the Redis alert streams (XREAD), not the process's own deliveries, so
 any replica serves any manager, and a reconnecting client resumes from `Last-Event-ID`.
@@ -13,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from streams.notifier.health import HealthReport
 from streams.notifier.keys import Keys, text
 
 if TYPE_CHECKING:
@@ -34,9 +39,9 @@ def build_app(
     client: redis_async.Redis,
     keys: Keys,
     registry: CollectorRegistry,
-    healthy: Callable[[], bool],
+    health: Callable[[], HealthReport],
 ) -> web.Application:
-    """The aiohttp application; `healthy` says whether the consumer loop is alive."""
+    """The aiohttp application; `health` says whether the loop is alive and ready, and why not."""
 
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(
@@ -44,8 +49,12 @@ def build_app(
         )
 
     async def healthz(_: web.Request) -> web.Response:
-        ok = healthy()
-        return web.json_response({"status": "ok" if ok else "starting"}, status=200 if ok else 503)
+        report = health()
+        return web.json_response(report.body(), status=200 if report.live else 503)
+
+    async def readyz(_: web.Request) -> web.Response:
+        report = health()
+        return web.json_response(report.body(), status=200 if report.ready else 503)
 
     async def alert_stream(request: web.Request) -> web.StreamResponse:
         manager = request.query.get("manager")
@@ -79,5 +88,6 @@ def build_app(
     app = web.Application()
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/alerts/stream", alert_stream)
     return app
