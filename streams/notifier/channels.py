@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from email import policy as email_policy
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -128,10 +129,15 @@ class EmailChannel:
         return bool(recipient.email)
 
     def compose(self, message: Message, recipient: Recipient) -> EmailMessage:
-        """The e-mail: plain text body, the JSON payload as an attachment, idempotency headers."""
-        email = EmailMessage()
+        """The e-mail: plain text body, the JSON payload as an attachment, idempotency headers.
+        Raises PermanentDeliveryError when the recipient is not one plain ASCII address."""
+        address = recipient.email or ""
+        if len(address) > 254 or not _PLAIN_ADDRESS.fullmatch(address):
+            raise PermanentDeliveryError("email: recipient is not one plain ASCII address")
+        # Lines up to RFC 5322's 998 characters: an idempotency token is never folded.
+        email = EmailMessage(policy=email_policy.default.clone(max_line_length=998))
         email["From"] = self._settings.sender
-        email["To"] = recipient.email or ""
+        email["To"] = address
         email["Subject"] = message.subject
         # A stable Message-ID lets a receiving system drop a resend after a crash.
         email["Message-ID"] = f"<{message.idempotency_key}@tierstream>"
@@ -151,14 +157,12 @@ class EmailChannel:
         import aiosmtplib
 
         settings = self._settings
-        address = recipient.email or ""
-        if len(address) > 254 or not _PLAIN_ADDRESS.fullmatch(address):
-            raise PermanentDeliveryError("email: recipient is not one plain ASCII address")
+        email = self.compose(message, recipient)
         try:
             await aiosmtplib.send(
-                self.compose(message, recipient),
+                email,
                 sender=settings.sender,
-                recipients=[address],
+                recipients=[email["To"]],
                 hostname=settings.host,
                 port=settings.port,
                 username=settings.username,
