@@ -53,6 +53,8 @@ _UNROUTED = "no account manager for the customer and no default owner configured
 _DRAIN_SECONDS = 10.0
 # Waits before restarting the profiles follower: doubling from 1 s up to 30 s.
 _RESTART_FIRST, _RESTART_MAX = 1.0, 30.0
+# An idle loop pings Redis this often, so an outage shows in readiness without traffic.
+_REDIS_CHECK_SECONDS = 5.0
 
 
 def build_channels(settings: Settings, clock: Clock) -> list[Channel]:
@@ -260,8 +262,12 @@ class Notifier:
         return {}
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        checked = self.clock.monotonic()
         while not stop.is_set():
             self.health.beat()
+            if self.clock.monotonic() - checked >= _REDIS_CHECK_SECONDS:
+                await self.guard.call(self.redis.ping, beat=True)
+                checked = self.clock.monotonic()
             if self.dispatcher.failure is not None:
                 raise self.dispatcher.failure
             for tp, records in (await self._poll(consumer)).items():
