@@ -250,6 +250,7 @@ def notifier_env(infra: Infra, name: str, topics: tuple[str, str], **extra: str)
         "TIERSTREAM_TOPICS__TIER_CHANGES": tier_changes,
         "TIERSTREAM_TOPICS__CUSTOMERS": customers,
         "TIERSTREAM_TOPICS__PARTITIONS": "3",
+        "TIERSTREAM_TOPICS__DEAD_LETTER": f"{name}-dlq",
         "TIERSTREAM_NOTIFIER__GROUP_ID": f"{name}-notifier",
         "TIERSTREAM_NOTIFIER__PORT": str(free_port()),
         "TIERSTREAM_NOTIFIER__BACKOFF_BASE_SECONDS": "0.01",
