@@ -19,7 +19,10 @@ import re
 
 __all__ = ["header_token", "inline", "slack_text"]
 
-_TOKEN = re.compile(r"[A-Za-z0-9._+-]{1,900}")
+# 64 characters: with the longest header name (`X-Tierstream-Idempotency-Key: `, 30) a line
+# stays within the 78 characters after which SMTP's generator folds the value onto a
+# continuation line (which readers then see with leading whitespace).
+_TOKEN = re.compile(r"[A-Za-z0-9._+-]{1,64}")
 # A message that names a few hundred characters of one id has said enough.
 _INLINE_MAX = 300
 
@@ -47,9 +50,9 @@ def slack_text(value: str, limit: int = _INLINE_MAX) -> str:
 
 def header_token(key: str) -> str:
     """`key` itself when it is a plain token (letters, digits, `.`, `_`, `+`, `-`; at most
-    900 characters), else `sha256-` and the hex SHA-256 of its UTF-8 bytes: a stable value
-    that is safe in any protocol header and still the same for every resend."""
+    64 characters), else `sha256-` and the first 32 hex digits (128 bits) of the SHA-256 of
+    its UTF-8 bytes: a stable value, safe in any header, the same for every resend."""
     if _TOKEN.fullmatch(key):
         return key
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"sha256-{digest}"
+    return f"sha256-{digest[:32]}"

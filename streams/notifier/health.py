@@ -12,6 +12,7 @@ and loses none: the offsets of records waiting on it are not committed meanwhile
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["Health", "HealthReport", "RedisGuard", "Stopping"]
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 # Waits between Redis retries: 0.1 s doubling up to 2 s, so a recovered Redis is used again
 # within about 2 s and a long outage costs one connection attempt every 2 s.
@@ -121,6 +124,7 @@ class RedisGuard:
                         f"Redis unreachable since {since} ({type(error).__name__}); alerts "
                         "wait and are sent once it answers",
                     )
+                    log.warning("Redis unreachable (%s); waiting for it", type(error).__name__)
                     if self._on_outage is not None:
                         self._on_outage(True)
                 if self._is_stopping():
@@ -131,6 +135,7 @@ class RedisGuard:
                 wait = min(_MAX_WAIT, wait * 2)
                 continue
             if self._health.has_problem("redis"):
+                log.info("Redis answers again")
                 self._health.resolved("redis")
                 if self._on_outage is not None:
                     self._on_outage(False)
