@@ -19,8 +19,19 @@ from typing import Any
 import aiohttp
 import pytest
 import redis.asyncio as redis
+from prometheus_client import CollectorRegistry
 
+from schemas import Tier
 from schemas.profile import AccountManager
+from streams.metrics import NotifierMetrics
+from streams.notifier.delivery import Deliverer, PendingAlert, SystemClock
+from streams.notifier.dispatch import Dispatcher
+from streams.notifier.keys import Keys
+from streams.notifier.pacing import Backoff, TokenBucket
+from streams.notifier.render import Message
+from streams.notifier.routing import Recipient, RouteSource
+from streams.notifier.rules import decide
+from streams.notifier.testing import classification, tier_changed
 from tests.conftest import Infra
 from tests.integration.notifier_harness import (
     SECRET,
@@ -35,6 +46,7 @@ from tests.integration.notifier_harness import (
     running_notifier,
     wait_until,
 )
+from tiering import default_policy
 
 pytestmark = pytest.mark.integration
 
@@ -158,3 +170,67 @@ async def test_a_redis_outage_delays_alerts_reports_why_and_loses_or_repeats_non
     assert {ready for _, ready, _ in outage[4:]} == {503}
     reasons = [body["problems"].get("redis", "") for _, _, body in outage[4:]]
     assert all(reason.startswith("Redis unreachable since") for reason in reasons)
+
+
+class _GatedChannel:
+    """A push channel whose sends wait until released, counting how many are in flight."""
+
+    name = "webhook"
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.most = 0
+        self.release = asyncio.Event()
+        self.sent: list[str] = []
+
+    def accepts(self, recipient: Recipient) -> bool:
+        return True
+
+    async def send(self, message: Message, recipient: Recipient) -> None:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        await self.release.wait()
+        self.in_flight -= 1
+        self.sent.append(message.idempotency_key)
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_flush_returns_at_once_and_a_channel_has_at_most_its_concurrency_in_flight(
+    infra: Infra, unique_name: str
+) -> None:
+    client = redis.from_url(infra.redis_url)
+    metrics = NotifierMetrics.create(CollectorRegistry())
+    deliverer = Deliverer(
+        client,
+        Keys(unique_name),
+        metrics,
+        Backoff(0.01, 0.1, 3),
+        3600,
+        SystemClock(),
+        concurrency=2,
+    )
+    channel = _GatedChannel()
+    dispatcher = Dispatcher(deliverer, [channel], metrics, lambda: TokenBucket(10, 1.0), 50)
+    alerts = {}
+    for n in range(5):
+        event = tier_changed(f"c-{n}", classification(Tier.B), classification(Tier.A))
+        alert = decide(event, default_policy())
+        assert alert is not None
+        alerts[alert.event_id] = alert
+        recipient = Recipient(f"m-{n}", None, None, None, RouteSource.DEFAULT)
+        dispatcher.enqueue(PendingAlert(alert, recipient, 0.0, "p", n))
+        dispatcher.offsets.consumed("p", n)
+    try:
+        dispatcher.flush(0.0)
+        assert channel.sent == [] and dispatcher.offsets.safe() == {"p": 0}
+        await wait_until(lambda: channel.in_flight == 2, 10, "two sends in flight")
+        await asyncio.sleep(0.2)  # room for a third to start, if the bound did not hold
+        assert channel.most == 2
+        channel.release.set()
+        await wait_until(dispatcher.idle, 10, "every send done")
+    finally:
+        await client.aclose()
+    assert sorted(channel.sent) == sorted(alerts)
+    assert dispatcher.offsets.safe() == {"p": 5}

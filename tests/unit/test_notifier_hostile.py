@@ -241,3 +241,32 @@ def test_a_header_token_is_the_key_when_plain_and_a_stable_digest_otherwise() ->
     assert header_token("a b") == header_token("a b") != "a b"
     assert re.fullmatch(r"sha256-[0-9a-f]{32}", header_token("a\r\nb"))
     assert header_token("+".join([uuid, uuid])).startswith("sha256-")  # 73 characters
+
+
+def _rendered(customer: str) -> tuple[Any, Recipient]:
+    recipient = Recipient("m-1", "Ada", "ada@example.com", "U0123ABC", RouteSource.PROFILE)
+    alert = decide(tier_changed(customer, classification(Tier.B), classification(Tier.A)), POLICY)
+    assert alert is not None
+    return render([alert], recipient), recipient
+
+
+@pytest.mark.parametrize("customer", ["c\u2028x", "c\x85x", "c\nx", "c\r\nBcc: evil@x.org"])
+def test_a_customer_id_with_a_line_break_makes_a_one_line_subject(customer: str) -> None:
+    message, recipient = _rendered(customer)
+    mail = _EMAIL.compose(message, recipient)  # raised ValueError before escaping
+    parsed = message_from_bytes(
+        mail.as_bytes(policy=email_policy.SMTP), policy=email_policy.default
+    )
+    assert "bcc" not in {name.lower() for name in parsed}
+    assert parsed["Subject"].strip() == message.subject == f"[tierstream] {_subject(customer)}"
+
+
+def _subject(customer: str) -> str:
+    return f"customer {inline(customer)}: tier upgrade"
+
+
+def test_a_customer_id_cannot_mention_the_channel_in_slack() -> None:
+    message, _ = _rendered("<!channel>")
+    body = json.loads(_SLACK_HOOK.body(message))
+    texts = [body["text"], *(b["text"]["text"] for b in body["blocks"] if b["type"] == "section")]
+    assert all("<!channel>" not in text and "&lt;!channel&gt;" in text for text in texts)
