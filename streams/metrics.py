@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = [
     "CUSTOMER_RECORD_OUTCOMES",
+    "NOTIFIER_TASKS",
     "PUSH_ALERT_OUTCOMES",
     "STREAM_ALERT_OUTCOMES",
     "TIER_CHANGE_RECORD_OUTCOMES",
@@ -148,6 +149,8 @@ PUSH_ALERT_OUTCOMES = ("sent", "failed", "parked", "duplicate", "skipped")
 STREAM_ALERT_OUTCOMES = ("sent", "duplicate")
 TIER_CHANGE_RECORD_OUTCOMES = ("alert", "no_alert", "invalid")
 CUSTOMER_RECORD_OUTCOMES = ("profile", "erased", "invalid")
+# Background tasks the notifier supervises (label `task` of the restarts counter).
+NOTIFIER_TASKS = ("profiles",)
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,10 @@ class NotifierMetrics:
     delivery_latency: Histogram
     records: Counter
     pending_alerts: Gauge
+    parked_entries: Gauge
+    parked_trimmed: Counter
+    task_restarts: Counter
+    redis_up: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> NotifierMetrics:
@@ -187,6 +194,29 @@ class NotifierMetrics:
                 "Alerts held back by the per-manager rate limit, waiting to go out in a digest.",
                 registry=registry,
             ),
+            parked_entries=Gauge(
+                "tierstream_notifier_parked_entries",
+                "Entries in the park list {prefix}:parked, as this notifier last wrote or read it.",
+                registry=registry,
+            ),
+            parked_trimmed=Counter(
+                "tierstream_notifier_parked_trimmed",
+                "Oldest parked deliveries dropped to keep the park list within "
+                "TIERSTREAM_NOTIFIER__PARKED_MAX_ENTRIES; their alerts cannot be replayed.",
+                registry=registry,
+            ),
+            task_restarts=Counter(
+                "tierstream_notifier_task_restarts",
+                "Background tasks restarted after an unexpected error (profiles: the "
+                "customers-topic follower).",
+                ["task"],
+                registry=registry,
+            ),
+            redis_up=Gauge(
+                "tierstream_notifier_redis_up",
+                "1 while Redis answers the notifier, 0 during an outage (alerts wait meanwhile).",
+                registry=registry,
+            ),
         )
 
     def start_at_zero(
@@ -214,3 +244,6 @@ class NotifierMetrics:
             self.records.labels(topic=tier_changes_topic, outcome=outcome)
         for outcome in CUSTOMER_RECORD_OUTCOMES:
             self.records.labels(topic=customers_topic, outcome=outcome)
+        for task in NOTIFIER_TASKS:
+            self.task_restarts.labels(task=task)
+        self.redis_up.set(1)

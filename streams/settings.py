@@ -160,7 +160,9 @@ class WebhookSettings(BaseModel):
     url: str | None = Field(default=None, pattern=r"^https?://")
     secret: SecretStr | None = None
     format: Literal["json", "slack"] = "json"
-    timeout_seconds: float = Field(default=10.0, gt=0)
+    # Longer than a slow receiver takes: a request that times out may still have been
+    # processed, and its retry is then a duplicate the receiver has to drop.
+    timeout_seconds: float = Field(default=30.0, gt=0)
 
     @model_validator(mode="after")
     def _signed(self) -> WebhookSettings:
@@ -207,6 +209,12 @@ class NotifierSettings(BaseModel):
     burst: int = Field(default=3, ge=1)
     digest_max: int = Field(default=50, ge=2)
     max_pending: int = Field(default=10_000, ge=1)
+    # Sends in flight at once per push channel (deliveries run beside the consume loop).
+    channel_concurrency: int = Field(default=8, ge=1, le=256)
+    # `{prefix}:parked` keeps at most this many entries; the oldest are dropped (and counted).
+    parked_max_entries: int = Field(default=10_000, ge=1)
+    # Liveness: the consume loop must go round within this many seconds.
+    health_window_seconds: float = Field(default=60.0, gt=0)
     # The notifier's own HTTP server (/alerts/stream, /metrics, /healthz, /readyz). Not
     # TIERSTREAM_WEB__*: that group is the worker's (a notifier beside a worker on one host
     # needs another port). Deployments set 0.0.0.0 so probes and Prometheus reach it.

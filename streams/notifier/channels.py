@@ -8,7 +8,9 @@ as their idempotency mark (`streams.notifier.delivery.RedisStreams`).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
+from email import policy as email_policy
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,6 +28,14 @@ __all__ = ["Channel", "EmailChannel", "WebhookChannel"]
 
 # Status codes worth retrying: timeouts, rate limits, and the server side's trouble.
 _RETRYABLE = frozenset({408, 425, 429})
+
+# The addresses the e-mail channel sends to: an ASCII dot-atom local part (RFC 5322 atext)
+# and a host name. Anything else (a comma, angle brackets, quotes, controls, non-ASCII) could
+# add recipients or headers, so such an alert is parked with the reason instead.
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+)
 
 
 class Channel(Protocol):
@@ -119,10 +129,15 @@ class EmailChannel:
         return bool(recipient.email)
 
     def compose(self, message: Message, recipient: Recipient) -> EmailMessage:
-        """The e-mail: plain text body, the JSON payload as an attachment, idempotency headers."""
-        email = EmailMessage()
+        """The e-mail: plain text body, the JSON payload as an attachment, idempotency headers.
+        Raises PermanentDeliveryError when the recipient is not one plain ASCII address."""
+        address = recipient.email or ""
+        if len(address) > 254 or not _PLAIN_ADDRESS.fullmatch(address):
+            raise PermanentDeliveryError("email: recipient is not one plain ASCII address")
+        # Lines up to RFC 5322's 998 characters: an idempotency token is never folded.
+        email = EmailMessage(policy=email_policy.default.clone(max_line_length=998))
         email["From"] = self._settings.sender
-        email["To"] = recipient.email or ""
+        email["To"] = address
         email["Subject"] = message.subject
         # A stable Message-ID lets a receiving system drop a resend after a crash.
         email["Message-ID"] = f"<{message.idempotency_key}@tierstream>"
@@ -137,13 +152,17 @@ class EmailChannel:
         return email
 
     async def send(self, message: Message, recipient: Recipient) -> None:
-        """Send over SMTP; 5xx replies are permanent, everything else is retried."""
+        """Send over SMTP; 5xx replies are permanent, everything else is retried. A recipient
+        address that is not one plain ASCII address is refused (permanent) before any I/O."""
         import aiosmtplib
 
         settings = self._settings
+        email = self.compose(message, recipient)
         try:
             await aiosmtplib.send(
-                self.compose(message, recipient),
+                email,
+                sender=settings.sender,
+                recipients=[email["To"]],
                 hostname=settings.host,
                 port=settings.port,
                 username=settings.username,

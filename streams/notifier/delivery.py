@@ -1,48 +1,55 @@
 """Delivering alerts: idempotent per channel, retried with backoff, parked when undeliverable.
 
-Idempotency: a key `{prefix}:sent:{channel}:{event_id}` (SET NX with a TTL) is written once
-an alert was delivered or parked on that channel; an alert whose key exists is a duplicate.
-For push channels (webhook, e-mail) the key is written *after* the delivery succeeded, so a
-crash in between re-sends on restart with the same idempotency key (at-least-once, receiver
-de-duplicates). For the Redis streams the key and the XADDs are one atomic Lua script, so
-every alert is in the streams exactly once.
+Idempotency: a key `{prefix}:sent:{channel}:{event_id}` (with a TTL) is written once an
+alert was delivered (value `sent`) or parked (value `parked`) on that channel; live delivery
+skips an alert with either mark. For push channels (webhook, e-mail) the mark is written
+*after* the delivery succeeded, so a crash in between re-sends on restart with the same
+idempotency key (at-least-once, receiver de-duplicates). `replay` resends parked alerts
+unless marked `sent`, and marks what it sent `sent`, so two replays (or a replay that
+crashed before dropping its entry) send each alert once.
+
+Whatever a channel raises, an alert ends delivered or parked with the reason: an exception
+that is not a `DeliveryError` (a hostile value the channel cannot encode, a library bug) is
+a permanent failure. Redis operations wait out an outage (`RedisGuard`), never failing a
+delivery. At most `concurrency` sends are in flight per channel.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 import logging
 import random
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from streams.metrics import NotifierMetrics
 from streams.notifier.channels import Channel
 from streams.notifier.exceptions import DeliveryError, PermanentDeliveryError
 from streams.notifier.keys import Keys, text
 from streams.notifier.pacing import Backoff
-from streams.notifier.render import alert_payload, render
-from streams.notifier.routing import UNROUTED, Recipient, RouteSource
+from streams.notifier.parking import SENT, ParkedEntry, ParkedStore
+from streams.notifier.render import Message, render
+from streams.notifier.routing import UNROUTED, Recipient
 from streams.notifier.rules import Alert
 
 if TYPE_CHECKING:
     import redis.asyncio as redis_async
+
+    from streams.notifier.health import RedisGuard
 
 __all__ = [
     "Clock",
     "Deliverer",
     "ParkedEntry",
     "PendingAlert",
-    "RedisStreams",
     "SystemClock",
 ]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -88,28 +95,6 @@ class PendingAlert:
     offset: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class ParkedEntry:
-    """A parked delivery as an operator sees it (`tierstream alerts parked`)."""
-
-    entry_id: str
-    channel: str
-    event_ids: tuple[str, ...]
-    error: str
-    attempts: int
-    parked_at: str
-
-
-def _recipient_json(recipient: Recipient) -> str:
-    return json.dumps(dataclasses.asdict(recipient))
-
-
-def _recipient_from_json(text: str) -> Recipient:
-    fields = json.loads(text)
-    fields["source"] = RouteSource(fields["source"])
-    return Recipient(**fields)
-
-
 class Deliverer:
     """Pushes messages to one channel at a time with retries, marks and parking."""
 
@@ -122,6 +107,10 @@ class Deliverer:
         ttl_seconds: int,
         clock: Clock,
         rng: random.Random | None = None,
+        *,
+        parked_max_entries: int = 10_000,
+        concurrency: int = 8,
+        guard: RedisGuard | None = None,
     ) -> None:
         self._client = client
         self._keys = keys
@@ -130,30 +119,79 @@ class Deliverer:
         self._ttl = ttl_seconds
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+        self._concurrency = concurrency
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._guard = guard
+        self.store = ParkedStore(client, keys, metrics, ttl_seconds, parked_max_entries)
 
-    async def marked(self, channel: str, event_ids: Sequence[str]) -> set[str]:
-        """The event ids already delivered or parked on `channel`."""
+    async def _redis(self, operation: Callable[[], Awaitable[T]], beat: bool = False) -> T:
+        # Live delivery waits out a Redis outage; the CLI (no guard) fails fast instead.
+        if self._guard is None:
+            return await operation()
+        return await self._guard.call(operation, beat=beat)
+
+    async def _marks(
+        self, channel: str, event_ids: Sequence[str], beat: bool = False
+    ) -> dict[str, str]:
         if not event_ids:
-            return set()
-        values = await self._client.mget([self._keys.sent(channel, eid) for eid in event_ids])
-        return {eid for eid, value in zip(event_ids, values, strict=True) if value is not None}
+            return {}
+        names = [self._keys.sent(channel, eid) for eid in event_ids]
+        values = await self._redis(lambda: self._client.mget(names), beat)
+        return {
+            eid: text(value)
+            for eid, value in zip(event_ids, values, strict=True)
+            if value is not None
+        }
 
-    async def mark(self, channel: str, event_ids: Sequence[str]) -> None:
-        """Record that these alerts are done (delivered or parked) on `channel`."""
-        async with self._client.pipeline(transaction=False) as pipe:
-            for event_id in event_ids:
-                pipe.set(self._keys.sent(channel, event_id), "1", nx=True, ex=self._ttl)
-            await pipe.execute()
+    async def marked(
+        self, channel: str, event_ids: Sequence[str], *, beat: bool = False
+    ) -> set[str]:
+        """The event ids already delivered or parked on `channel` (`beat`: the caller is the
+        consume loop, alive while it waits for Redis)."""
+        return set(await self._marks(channel, event_ids, beat))
+
+    async def mark(
+        self, channel: str, event_ids: Sequence[str], value: str = SENT, *, overwrite: bool = False
+    ) -> None:
+        """Record that these alerts are done (`sent` or `parked`) on `channel`."""
+
+        async def write() -> None:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for event_id in event_ids:
+                    key = self._keys.sent(channel, event_id)
+                    pipe.set(key, value, nx=not overwrite, ex=self._ttl)
+                await pipe.execute()
+
+        if event_ids:
+            await self._redis(write)
+
+    def _slot(self, channel: str) -> asyncio.Semaphore:
+        return self._slots.setdefault(channel, asyncio.Semaphore(self._concurrency))
+
+    async def _attempt(self, channel: Channel, message: Message, recipient: Recipient) -> None:
+        async with self._slot(channel.name):
+            try:
+                await channel.send(message, recipient)
+            except DeliveryError:
+                raise
+            except Exception as error:
+                # Not a failure the channel foresaw: retrying the same bytes cannot help.
+                raise PermanentDeliveryError(
+                    f"{channel.name}: {type(error).__name__} while sending (not retried)"
+                ) from error
 
     async def _send_with_retries(
         self, channel: Channel, alerts: Sequence[Alert], recipient: Recipient
     ) -> tuple[DeliveryError | None, int]:
-        message = render(alerts, recipient)
+        try:
+            message = render(alerts, recipient)
+        except Exception as error:
+            return PermanentDeliveryError(f"render: {type(error).__name__}"), 0
         attempt = 0
         while True:
             attempt += 1
             try:
-                await channel.send(message, recipient)
+                await self._attempt(channel, message, recipient)
                 return None, attempt
             except DeliveryError as error:
                 self._metrics.alerts.labels(channel=channel.name, outcome="failed").inc(len(alerts))
@@ -185,14 +223,14 @@ class Deliverer:
         error, attempts = await self._send_with_retries(channel, alerts, recipient)
         if error is not None:
             await self.park(channel.name, alerts, recipient, str(error), attempts)
+            return
         await self.mark(channel.name, [alert.event_id for alert in alerts])
-        if error is None:
-            self._metrics.alerts.labels(channel=channel.name, outcome="sent").inc(len(alerts))
-            now = self._clock.monotonic()
-            for item in todo:
-                self._metrics.delivery_latency.labels(channel=channel.name).observe(
-                    max(0.0, now - item.consumed_at)
-                )
+        self._metrics.alerts.labels(channel=channel.name, outcome="sent").inc(len(alerts))
+        now = self._clock.monotonic()
+        for item in todo:
+            self._metrics.delivery_latency.labels(channel=channel.name).observe(
+                max(0.0, now - item.consumed_at)
+            )
 
     async def park(
         self,
@@ -201,134 +239,60 @@ class Deliverer:
         recipient: Recipient,
         error: str,
         attempts: int,
+        *,
+        beat: bool = False,
     ) -> None:
-        """Keep an undeliverable message where `tierstream alerts parked/replay` find it."""
-        await self._client.xadd(
-            self._keys.parked,
-            {
-                "channel": channel,
-                "event_ids": ",".join(alert.event_id for alert in alerts),
-                "error": error,
-                "attempts": str(attempts),
-                "parked_at": datetime.now(UTC).isoformat(),
-                "recipient": _recipient_json(recipient),
-                "alerts": json.dumps([alert.model_dump(mode="json") for alert in alerts]),
-            },
-        )
-        self._metrics.alerts.labels(channel=channel, outcome="parked").inc(len(alerts))
-        log.error("parked %d alert(s) on %s after %d attempt(s)", len(alerts), channel, attempts)
+        """Park an undeliverable message and mark its alerts `parked`, in one step."""
+        await self._redis(lambda: self.store.add(channel, alerts, recipient, error, attempts), beat)
 
     async def parked(self, count: int = 1000) -> list[ParkedEntry]:
         """The oldest `count` parked deliveries."""
-        entries: Any = await self._client.xrange(self._keys.parked, count=count)
-        result = []
-        for entry_id, raw in entries:
-            fields = {text(key): text(value) for key, value in raw.items()}
-            result.append(
-                ParkedEntry(
-                    entry_id=text(entry_id),
-                    channel=fields["channel"],
-                    event_ids=tuple(fields["event_ids"].split(",")),
-                    error=fields["error"],
-                    attempts=int(fields["attempts"]),
-                    parked_at=fields["parked_at"],
-                )
-            )
-        return result
+        return await self.store.listing(count)
 
     async def replay(
         self, channels: Sequence[Channel], fallback: Recipient | None = None
     ) -> tuple[int, int]:
         """Resend every parked message on its channel; returns (resent, still failing).
 
-        A resent entry leaves the parked stream; one that fails again stays, with the
-        new error appended, for the next replay. Alerts parked as unroutable go to
+        Alerts already marked `sent` on the channel are not sent again; what is sent is
+        marked `sent`. A resent entry leaves the parked stream; one that fails again stays,
+        with the new error appended, for the next replay. Alerts parked as unroutable go to
         `fallback` (the default owner configured now), or stay parked without one.
         """
         by_name = {channel.name: channel for channel in channels}
         resent = failing = 0
-        entries: Any = await self._client.xrange(self._keys.parked)
-        for entry_id, raw in entries:
-            fields = {text(key): text(value) for key, value in raw.items()}
-            channel = by_name.get(fields["channel"])
+        for entry in await self.store.entries():
+            channel = by_name.get(entry.fields["channel"])
             if channel is None:
                 failing += 1
                 continue
-            alerts = [Alert.model_validate(item) for item in json.loads(fields["alerts"])]
-            recipient = _recipient_from_json(fields["recipient"])
+            recipient = entry.recipient
             if recipient.manager_id == UNROUTED:
                 if fallback is None:
                     failing += 1
                     continue
                 recipient = fallback
-            error, attempts = await self._send_with_retries(channel, alerts, recipient)
+            marks = await self._marks(channel.name, [alert.event_id for alert in entry.alerts])
+            alerts = [alert for alert in entry.alerts if marks.get(alert.event_id) != SENT]
+            if len(alerts) < len(entry.alerts):
+                self._metrics.alerts.labels(channel=channel.name, outcome="duplicate").inc(
+                    len(entry.alerts) - len(alerts)
+                )
+            error, attempts = (None, 0)
+            if alerts:
+                error, attempts = await self._send_with_retries(channel, alerts, recipient)
             if error is None:
-                await self._client.xdel(self._keys.parked, entry_id)
+                ids = [alert.event_id for alert in alerts]
+                await self.mark(channel.name, ids, SENT, overwrite=True)
+                await self.store.remove(entry.entry_id)
                 self._metrics.alerts.labels(channel=channel.name, outcome="sent").inc(len(alerts))
                 resent += 1
             else:
-                updated: dict[Any, Any] = {
-                    **fields,
-                    "error": f"{fields['error']}; replay: {error}",
-                    "attempts": str(int(fields["attempts"]) + attempts),
+                updated = {
+                    **entry.fields,
+                    "error": f"{entry.fields['error']}; replay: {error}",
+                    "attempts": str(int(entry.fields["attempts"]) + attempts),
                 }
-                await self._client.xadd(self._keys.parked, updated)
-                await self._client.xdel(self._keys.parked, entry_id)
+                await self.store.replace(entry, updated)
                 failing += 1
         return resent, failing
-
-
-# KEYS: mark, global stream[, manager stream]. ARGV: ttl, maxlen, event_id, manager_id, json.
-_PUBLISH = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*',
-           'event_id', ARGV[3], 'manager_id', ARGV[4], 'alert', ARGV[5])
-if #KEYS >= 3 then
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*',
-             'event_id', ARGV[3], 'manager_id', ARGV[4], 'alert', ARGV[5])
-end
-return 1
-"""
-
-
-class RedisStreams:
-    """Alerts into `{prefix}:alerts` and `{prefix}:alerts:{manager_id}`, each exactly once."""
-
-    name = "redis"
-
-    def __init__(
-        self,
-        client: redis_async.Redis,
-        keys: Keys,
-        metrics: NotifierMetrics,
-        ttl_seconds: int,
-        maxlen: int,
-    ) -> None:
-        self._keys = keys
-        self._metrics = metrics
-        self._ttl = ttl_seconds
-        self._maxlen = maxlen
-        self._script = client.register_script(_PUBLISH)
-
-    async def publish(self, alert: Alert, recipient: Recipient | None) -> bool:
-        """Append the alert unless it was appended before; True when appended now."""
-        keys = [self._keys.sent(self.name, alert.event_id), self._keys.alerts]
-        if recipient is not None:
-            keys.append(self._keys.manager_alerts(recipient.manager_id))
-        payload = {
-            **alert_payload(alert),
-            "manager_id": recipient.manager_id if recipient else None,
-        }
-        appended = await self._script(
-            keys=keys,
-            args=[
-                self._ttl,
-                self._maxlen,
-                alert.event_id,
-                recipient.manager_id if recipient else "",
-                json.dumps(payload),
-            ],
-        )
-        outcome = "sent" if appended else "duplicate"
-        self._metrics.alerts.labels(channel=self.name, outcome=outcome).inc()
-        return bool(appended)

@@ -4,6 +4,11 @@ Every notifier replica reads the whole topic (no consumer group: each needs ever
 the beginning, up to the end it saw at start-up, before it consumes any TierChanged, so the
 first alerts already route by profile; then it keeps following. A tombstone (null value)
 is an erase request: the profile is dropped (and the read model entry, via `on_erase`).
+A tombstone whose key is missing or not UTF-8 names no customer: counted `invalid`.
+
+When applying a record raises, every partition of the batch is sought back to its first
+record not applied, so the follower's restart (`streams.notifier.service`) applies it
+again: an erase that met a Redis error is retried, not lost.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -43,10 +48,14 @@ class ProfileDirectory:
     async def apply(self, key: bytes | None, value: bytes | None) -> None:
         """Apply one record of the topic (a profile, or a tombstone for `key`)."""
         if value is None:
-            if key is None:
+            try:
+                customer_id = key.decode() if key is not None else None
+            except UnicodeDecodeError:
+                customer_id = None
+            if customer_id is None:
                 self._metrics.records.labels(topic=self.topic, outcome="invalid").inc()
+                log.warning("skipped a customers tombstone without a UTF-8 key")
                 return
-            customer_id = key.decode()
             self.managers.pop(customer_id, None)
             if self._on_erase is not None:
                 await self._on_erase(customer_id)
@@ -61,9 +70,20 @@ class ProfileDirectory:
         self.managers[profile.customer_id] = profile.account_manager
         self._metrics.records.labels(topic=self.topic, outcome="profile").inc()
 
-    async def _apply_records(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        for record in records:
-            await self.apply(record.key, record.value)
+    async def _apply_batch(
+        self, consumer: AIOKafkaConsumer, batch: dict[Any, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        todo = [(tp, list(records)) for tp, records in batch.items() if records]
+        for index, (tp, records) in enumerate(todo):
+            for record in records:
+                try:
+                    await self.apply(record.key, record.value)
+                except BaseException:
+                    # Re-read from here (and the partitions not started) on the next getmany.
+                    consumer.seek(tp, record.offset)
+                    for other, rest in todo[index + 1 :]:
+                        consumer.seek(other, rest[0].offset)
+                    raise
 
     async def load(self, consumer: AIOKafkaConsumer, timeout: float = 120.0) -> None:
         """Read from the beginning up to the end offsets seen now (consumer already assigned)."""
@@ -78,12 +98,13 @@ class ProfileDirectory:
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"customers topic not read to its end within {timeout:g}s")
             batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                await self._apply_records(records)
+            await self._apply_batch(consumer, batch)
 
-    async def follow(self, consumer: AIOKafkaConsumer) -> None:
-        """Keep applying new records until cancelled."""
+    async def follow(
+        self, consumer: AIOKafkaConsumer, on_round: Callable[[], None] = lambda: None
+    ) -> None:
+        """Keep applying new records until cancelled; `on_round` after each poll applied."""
         while True:
             batch = await consumer.getmany(timeout_ms=1000)
-            for records in batch.values():
-                await self._apply_records(records)
+            await self._apply_batch(consumer, batch)
+            on_round()

@@ -3,6 +3,9 @@
 Pure functions from alerts to a `Message` (subject, plain text, JSON payload, Slack payload).
 Several alerts for one manager render as one digest. Every payload lists its alerts with
 their `event_id`, so a receiver can de-duplicate per change, digest or not.
+
+Ids and free text from upstream go into the text forms through `streams.notifier.escape`
+(one printable line each; Slack markup escaped), into the JSON forms as they are.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 from schemas import ChangedField, Classification
 from schemas.classification import ClassificationMetrics
+from streams.notifier.escape import header_token, inline, slack_text
 from streams.notifier.routing import Recipient
 from streams.notifier.rules import Alert, Trigger
 
@@ -38,8 +42,11 @@ class Message:
 
     @property
     def idempotency_key(self) -> str:
-        """The event_id for a single alert; for a digest, its event ids joined (stable)."""
-        return self.event_ids[0] if len(self.event_ids) == 1 else "+".join(sorted(self.event_ids))
+        """The event_id for a single alert; for a digest, its event ids joined by `+` (stable).
+        Safe in a header: a key that is not a plain token is replaced by its SHA-256
+        (`streams.notifier.escape.header_token`)."""
+        key = self.event_ids[0] if len(self.event_ids) == 1 else "+".join(sorted(self.event_ids))
+        return header_token(key)
 
 
 def _value(classification: Classification | None, field: ChangedField) -> str:
@@ -57,7 +64,7 @@ def _value(classification: Classification | None, field: ChangedField) -> str:
 def headline(alert: Alert) -> str:
     """`customer c-1: tier upgrade, now at risk`."""
     words = ", ".join(_TRIGGER_WORDS[trigger] for trigger in alert.triggers)
-    return f"customer {alert.event.customer_id}: {words}"
+    return f"customer {inline(alert.event.customer_id)}: {words}"
 
 
 def change_lines(alert: Alert) -> list[str]:
@@ -124,36 +131,43 @@ def _alert_text(alert: Alert) -> str:
     lines = [headline(alert), "", "What changed:"]
     lines += [f"  - {line}" for line in change_lines(alert)]
     lines += ["", "Why:"]
-    lines += [f"  - {reason.text} [{reason.code}]" for reason in event.reasons]
+    lines += [
+        f"  - {inline(reason.text, 1000)} [{inline(reason.code)}]" for reason in event.reasons
+    ]
     lines += [
         "",
         f"Figures: {figure_line(event.metrics)}; {_scores(event.current)}",
-        f"Service level for tier {event.current.tier.value} ({alert.tier_label}): "
-        f"{alert.service_level}",
-        f"Event {event.event_id} at {event.occurred_at.isoformat()}, policy {event.policy_version}",
+        f"Service level for tier {event.current.tier.value} ({inline(alert.tier_label)}): "
+        f"{inline(alert.service_level, 1000)}",
+        f"Event {inline(event.event_id)} at {event.occurred_at.isoformat()}, "
+        f"policy {inline(event.policy_version)}",
     ]
     return "\n".join(lines)
 
 
 def _slack(alerts: Sequence[Alert], recipient: Recipient, title: str) -> dict[str, Any]:
-    # A Slack member id (U…/W…) becomes a mention; anything else is shown as written.
+    # A Slack member id (U…/W…, ASCII letters and digits) becomes a mention; anything else
+    # is shown as written, escaped, so that no id or name can mention or link anyone.
     who = recipient.slack or recipient.name or recipient.manager_id
-    mention = f"<@{who}>" if who[:1] in {"U", "W"} and who.isalnum() else who
+    member = who[:1] in {"U", "W"} and who.isascii() and who.isalnum()
+    mention = f"<@{who}>" if member else slack_text(who)
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
+        {"type": "header", "text": {"type": "plain_text", "text": inline(title, 150)}},
     ]
     for alert in alerts:
         body = (
-            f"*{headline(alert)}*\n"
+            f"*{slack_text(headline(alert), 1000)}*\n"
+            # Field names and enum values only: no markup to escape.
             + "\n".join(f"• {line}" for line in change_lines(alert))
             + "\n"
-            + "\n".join(f"> {reason.text}" for reason in alert.event.reasons)
+            + "\n".join(f"> {slack_text(reason.text, 1000)}" for reason in alert.event.reasons)
             + f"\n_{figure_line(alert.event.metrics)}_"
-            + f"\nService level ({alert.tier_label}): {alert.service_level}"
+            + f"\nService level ({slack_text(alert.tier_label)}): "
+            + slack_text(alert.service_level, 1000)
         )
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}})
     # Slack caps a message at 50 blocks; the fallback text still names the count.
-    return {"text": f"{mention}: {title}", "blocks": blocks[:50]}
+    return {"text": f"{mention}: {slack_text(title)}", "blocks": blocks[:50]}
 
 
 def render(alerts: Sequence[Alert], recipient: Recipient) -> Message:

@@ -2,34 +2,41 @@
 
 One loop per process: poll a batch (read_committed, manual commits), and for each record
 update the read model, decide, route, append to the Redis streams (exactly once) and queue
-the alert for its manager's push channels. Then flush: each manager's token bucket lets one
-message out at a time, an alert alone when the bucket can cover the queue, else a digest
-of everything queued. A partition's committed offset never passes an alert that is still
-queued or being delivered, so a crash re-reads exactly the undelivered ones.
+the alert for its manager's push channels; an invalid record goes to the dead-letter topic.
+Then flush (`Dispatcher`): sends start beside the loop, so a slow receiver never stalls its
+heartbeat. A partition's committed offset never passes an alert that is still queued or
+being delivered, so a crash re-reads exactly the undelivered ones.
+
+Redis outages are waited out (`RedisGuard`): the loop stays live and says why it is not
+ready; nothing is dropped. The profiles follower is supervised: restarted after an error,
+counted, and reported in readiness until it follows again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import math
-from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
-from pydantic import ValidationError
 
-from schemas.tier_changed import TierChanged
 from streams.access import Access
-from streams.kafka.security import client_options
 from streams.metrics import NotifierMetrics
 from streams.notifier.channels import Channel, EmailChannel, WebhookChannel
-from streams.notifier.delivery import Clock, Deliverer, PendingAlert, RedisStreams, SystemClock
+from streams.notifier.delivery import Clock, Deliverer, PendingAlert, SystemClock
+from streams.notifier.dispatch import Dispatcher
+from streams.notifier.health import Health, HealthReport, RedisGuard, Stopping
+from streams.notifier.kafka_io import (
+    DeadLetterSender,
+    ensure_notifier_topics,
+    profiles_consumer,
+    security,
+)
 from streams.notifier.keys import Keys, connect
-from streams.notifier.pacing import Backoff, OffsetTracker, TokenBucket, plan_messages
+from streams.notifier.pacing import Backoff, TokenBucket
 from streams.notifier.profiles import ProfileDirectory
 from streams.notifier.read_model import ReadModel
+from streams.notifier.redis_streams import RedisStreams
 from streams.notifier.routing import UNROUTED, Recipient, RouteSource, route
 from streams.notifier.rules import decide
 from streams.settings import Settings
@@ -43,6 +50,12 @@ __all__ = ["Notifier", "build_channels"]
 log = logging.getLogger(__name__)
 
 _UNROUTED = "no account manager for the customer and no default owner configured"
+# Seconds that sends in flight get to finish when the process stops (then they are re-read).
+_DRAIN_SECONDS = 10.0
+# Waits before restarting the profiles follower: doubling from 1 s up to 30 s.
+_RESTART_FIRST, _RESTART_MAX = 1.0, 30.0
+# An idle loop pings Redis this often, so an outage shows in readiness without traffic.
+_REDIS_CHECK_SECONDS = 5.0
 
 
 def build_channels(settings: Settings, clock: Clock) -> list[Channel]:
@@ -81,6 +94,14 @@ class Notifier:
             settings.topics.tier_changes,
             settings.topics.customers,
         )
+        self.health = Health(self.clock.monotonic, config.health_window_seconds)
+        self._stopping = False
+        self.guard = RedisGuard(
+            self.health,
+            self.clock,
+            lambda: self._stopping,
+            lambda down: self.metrics.redis_up.set(0 if down else 1),
+        )
         self.deliverer = Deliverer(
             self.redis,
             self.keys,
@@ -88,45 +109,57 @@ class Notifier:
             Backoff(config.backoff_base_seconds, config.backoff_max_seconds, config.max_attempts),
             config.dedupe_ttl_seconds,
             self.clock,
+            parked_max_entries=config.parked_max_entries,
+            concurrency=config.channel_concurrency,
+            guard=self.guard,
         )
         self.streams = RedisStreams(
             self.redis, self.keys, self.metrics, config.dedupe_ttl_seconds, config.stream_maxlen
         )
         self.profiles = ProfileDirectory(
-            settings.topics.customers, self.metrics, on_erase=self.read_model.erase
+            settings.topics.customers,
+            self.metrics,
+            on_erase=lambda customer: self.guard.call(lambda: self.read_model.erase(customer)),
         )
-        self._queues: dict[str, list[PendingAlert]] = defaultdict(list)
-        self._buckets: dict[str, TokenBucket] = {}
-        self._offsets = OffsetTracker()
+        self.dispatcher = Dispatcher(
+            self.deliverer,
+            self.channels,
+            self.metrics,
+            lambda: TokenBucket(config.burst, config.rate_per_minute / 60),
+            config.digest_max,
+        )
+        self.dead_letters = DeadLetterSender(settings)
         self._committed: dict[Any, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
-        self._last_loop = -math.inf
 
     # -- health -------------------------------------------------------------------------------
 
     def healthy(self) -> bool:
-        """Whether the consumer loop went round in the last 60 seconds (readiness)."""
-        return self.clock.monotonic() - self._last_loop < 60
+        """Whether the consumer loop has started and went round within the health window."""
+        return self.health.running()
 
-    def alive(self) -> bool:
-        """Liveness: still starting (topics, profiles: the loop has not run yet), or healthy.
-        Only a loop that ran and then stalled asks for a restart."""
-        return self._last_loop == -math.inf or self.healthy()
+    def health_report(self) -> HealthReport:
+        """Liveness, readiness and why not ready (`/healthz`, `/readyz`)."""
+        return self.health.report()
 
     # -- one record -----------------------------------------------------------------------------
 
     async def handle(self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
         """Project, decide, route, publish to the streams and queue for the push channels."""
         topic = self.settings.topics.tier_changes
-        try:
-            event = TierChanged.model_validate_json(record.value or b"")
-        except ValidationError:
+        event, error_type = await self.dead_letters.decode(tp.partition, record)
+        if event is None:
             # Logged by position only: the payload may hold customer data.
-            log.warning("skipped an invalid TierChanged at %s:%d", tp.partition, record.offset)
+            log.warning(
+                "dead-lettered an invalid TierChanged at %s:%d (%s)",
+                tp.partition,
+                record.offset,
+                error_type,
+            )
             self.metrics.records.labels(topic=topic, outcome="invalid").inc()
             return
         if self.settings.notifier.read_model:
-            await self.read_model.apply(event, record.offset)
+            await self.guard.call(lambda: self.read_model.apply(event, record.offset), beat=True)
         alert = decide(event, self.policy)
         if alert is None:
             self.metrics.records.labels(topic=topic, outcome="no_alert").inc()
@@ -141,67 +174,21 @@ class Notifier:
             config.default_owner_email,
         )
         if config.redis_streams:
-            await self.streams.publish(alert, recipient)
+            await self.guard.call(lambda: self.streams.publish(alert, recipient), beat=True)
         if not self.channels:
             return
         if recipient is None:
             placeholder = Recipient(UNROUTED, None, None, None, RouteSource.DEFAULT)
             for channel in self.channels:
-                if not await self.deliverer.marked(channel.name, [alert.event_id]):
-                    await self.deliverer.park(channel.name, [alert], placeholder, _UNROUTED, 0)
-                    await self.deliverer.mark(channel.name, [alert.event_id])
+                # Park and mark are one script, so a retry after an outage cannot park twice.
+                if not await self.deliverer.marked(channel.name, [alert.event_id], beat=True):
+                    await self.deliverer.park(
+                        channel.name, [alert], placeholder, _UNROUTED, 0, beat=True
+                    )
             return
-        self._queues[recipient.manager_id].append(
+        self.dispatcher.enqueue(
             PendingAlert(alert, recipient, self.clock.monotonic(), tp, record.offset)
         )
-        self._offsets.hold(tp, record.offset)
-
-    # -- flushing the queues --------------------------------------------------------------------
-
-    def _take_messages(self, manager_id: str, now: float) -> list[list[PendingAlert]]:
-        queue = self._queues[manager_id]
-        config = self.settings.notifier
-        bucket = self._buckets.setdefault(
-            manager_id, TokenBucket(config.burst, config.rate_per_minute / 60)
-        )
-        messages: list[list[PendingAlert]] = []
-        for size in plan_messages(len(queue), bucket, now, config.digest_max):
-            messages.append(queue[:size])
-            del queue[:size]
-        if not queue:
-            del self._queues[manager_id]
-        return messages
-
-    async def _deliver_manager(self, messages: list[list[PendingAlert]]) -> None:
-        for items in messages:
-            recipient = items[-1].recipient
-            await asyncio.gather(
-                *(self.deliverer.deliver(channel, items, recipient) for channel in self.channels)
-            )
-            for item in items:
-                self._offsets.release(item.partition, item.offset)
-
-    async def flush(self) -> None:
-        """Send what the rate limits allow now, concurrently across managers."""
-        now = self.clock.monotonic()
-        work = [self._take_messages(manager_id, now) for manager_id in list(self._queues)]
-        await asyncio.gather(*(self._deliver_manager(messages) for messages in work if messages))
-        self.metrics.pending_alerts.set(sum(len(queue) for queue in self._queues.values()))
-        # Forget managers whose bucket is full again: the map stays as small as the active set.
-        for manager_id, bucket in list(self._buckets.items()):
-            if manager_id not in self._queues and bucket.is_full(now):
-                del self._buckets[manager_id]
-
-    def _poll_timeout_ms(self) -> int:
-        if not self._queues:
-            return 500
-        now = self.clock.monotonic()
-        waits = [
-            self._buckets[manager].wait_time(now)
-            for manager in self._queues
-            if manager in self._buckets
-        ]
-        return int(1000 * min(0.5, max(0.01, min(waits, default=0.01))))
 
     # -- offsets --------------------------------------------------------------------------------
 
@@ -210,7 +197,7 @@ class Notifier:
         assert self._consumer is not None
         offsets = {
             tp: offset
-            for tp, offset in self._offsets.safe().items()
+            for tp, offset in self.dispatcher.offsets.safe().items()
             if (only is None or tp in only) and self._committed.get(tp) != offset
         }
         if offsets:
@@ -224,39 +211,72 @@ class Notifier:
                 await self.commit(only=set(revoked))
             except Exception:  # the new owner then just re-reads from an older offset
                 log.warning("commit before rebalance failed; the next owner re-reads more")
-        for manager_id in list(self._queues):
-            kept = [i for i in self._queues[manager_id] if i.partition not in revoked]
-            if kept:
-                self._queues[manager_id] = kept
-            else:
-                del self._queues[manager_id]
+        self.dispatcher.revoke(set(revoked))
         for tp in revoked:
-            self._offsets.forget(tp)
             self._committed.pop(tp, None)
+
+    # -- background tasks -------------------------------------------------------------------------
+
+    async def follow_profiles(self, consumer: AIOKafkaConsumer) -> None:
+        """Follow the customers topic until cancelled, restarting after any error (with a
+        growing wait, counted in `tierstream_notifier_task_restarts_total{task="profiles"}`
+        and shown in readiness until a poll succeeds again)."""
+        wait = _RESTART_FIRST
+
+        def following() -> None:
+            nonlocal wait
+            wait = _RESTART_FIRST
+            self.health.resolved("profiles")
+
+        while True:
+            try:
+                await self.profiles.follow(consumer, on_round=following)
+            except Stopping:
+                return
+            except Exception as error:
+                # Type only: the message of a decoding or Redis error may quote customer data.
+                log.error(
+                    "profiles follower failed (%s); restarting in %.0f s",
+                    type(error).__name__,
+                    wait,
+                )
+                self.metrics.task_restarts.labels(task="profiles").inc()
+                self.health.problem(
+                    "profiles",
+                    f"customers-topic follower restarting after {type(error).__name__}; "
+                    "alerts route by the profiles read so far",
+                )
+                await self.clock.sleep(wait)
+                wait = min(_RESTART_MAX, wait * 2)
 
     # -- the process ------------------------------------------------------------------------------
 
-    async def _start_profiles(self) -> tuple[AIOKafkaConsumer, asyncio.Task[None]]:
-        from aiokafka import AIOKafkaConsumer
+    async def _poll(self, consumer: AIOKafkaConsumer) -> dict[Any, list[Any]]:
+        config = self.settings.notifier
+        timeout_ms = self.dispatcher.poll_timeout_ms(self.clock.monotonic())
+        if self.dispatcher.offsets.held() < config.max_pending:
+            batch: dict[Any, list[Any]] = await consumer.getmany(
+                timeout_ms=timeout_ms, max_records=500
+            )
+            return batch
+        await self.clock.sleep(timeout_ms / 1000)
+        return {}
 
-        # No group: every replica needs every profile, from the beginning.
-        consumer = AIOKafkaConsumer(
-            self.profiles.topic,
-            bootstrap_servers=self.settings.kafka.bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            **_security(self.settings),
-        )
-        await consumer.start()
-        deadline = asyncio.get_running_loop().time() + 30
-        while not consumer.assignment():
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"no partitions of {self.profiles.topic} assigned within 30s")
-            await asyncio.sleep(0.05)
-        await self.profiles.load(consumer)
-        return consumer, asyncio.create_task(self.profiles.follow(consumer))
+    async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        checked = self.clock.monotonic()
+        while not stop.is_set():
+            self.health.beat()
+            if self.clock.monotonic() - checked >= _REDIS_CHECK_SECONDS:
+                await self.guard.call(self.redis.ping, beat=True)
+                checked = self.clock.monotonic()
+            if self.dispatcher.failure is not None:
+                raise self.dispatcher.failure
+            for tp, records in (await self._poll(consumer)).items():
+                for record in records:
+                    await self.handle(tp, record)
+                    self.dispatcher.offsets.consumed(tp, record.offset)
+            self.dispatcher.flush(self.clock.monotonic())
+            await self.commit()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set; queued alerts not yet sent are re-read on the next start."""
@@ -264,26 +284,16 @@ class Notifier:
         from aiokafka import AIOKafkaConsumer
         from aiokafka.abc import ConsumerRebalanceListener
 
-        from streams.kafka.admin import ensure_topics
         from streams.notifier.web import build_app, web_address
 
         settings = self.settings
-        await self.redis.ping()
-        await ensure_topics(
-            settings.kafka.bootstrap,
-            [settings.topics.tier_changes],
-            settings.topics.partitions,
-            settings.topics.replication_factor,
-        )
-        await _ensure_compacted(settings, settings.topics.customers)
         # No access log: SSE URLs carry a manager id. Open SSE streams get 5 s to close.
         runner = web.AppRunner(
             build_app(
                 self.redis,
                 self.keys,
                 self.registry,
-                self.alive,
-                self.healthy,
+                self.health_report,
                 Access.from_file(settings.access.tokens_file),
                 settings.access,
             ),
@@ -293,7 +303,6 @@ class Notifier:
         await runner.setup()
         site = web.TCPSite(runner, *web_address(settings))
         await site.start()
-        profiles_consumer, follower = await self._start_profiles()
         notifier = self
 
         class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -309,63 +318,45 @@ class Notifier:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
-            **_security(settings),
+            **security(settings),
         )
-        consumer.subscribe([settings.topics.tier_changes], listener=_Listener())
-        self._consumer = consumer
-        await consumer.start()
-        log.info("notifier started: %d push channel(s)", len(self.channels))
+        profiles: AIOKafkaConsumer | None = None
+        follower: asyncio.Task[None] | None = None
+        stopper = asyncio.create_task(stop.wait())
+        stopper.add_done_callback(lambda _: setattr(self, "_stopping", True))
         try:
-            while not stop.is_set():
-                self._last_loop = self.clock.monotonic()
-                batch = {}
-                if self._offsets.held() < settings.notifier.max_pending:
-                    batch = await consumer.getmany(
-                        timeout_ms=self._poll_timeout_ms(), max_records=500
-                    )
-                else:
-                    await self.clock.sleep(self._poll_timeout_ms() / 1000)
-                for tp, records in batch.items():
-                    for record in records:
-                        await self.handle(tp, record)
-                        self._offsets.consumed(tp, record.offset)
-                await self.flush()
-                await self.commit()
+            await self.guard.call(self.redis.ping, beat=True)
+            await self.guard.call(self.deliverer.store.refresh_length, beat=True)
+            await ensure_notifier_topics(settings)
+            await self.dead_letters.start()
+            profiles = await profiles_consumer(settings)
+            await self.profiles.load(profiles)
+            follower = asyncio.create_task(self.follow_profiles(profiles))
+            consumer.subscribe([settings.topics.tier_changes], listener=_Listener())
+            self._consumer = consumer
+            await consumer.start()
+            self.health.resolved("startup")
+            log.info("notifier started: %d push channel(s)", len(self.channels))
+            await self._consume(consumer, stop)
+        except Stopping:
+            log.info("stopping while Redis is unreachable; unsent alerts are re-read on start")
         finally:
-            follower.cancel()
-            await asyncio.gather(follower, return_exceptions=True)
+            self._stopping = True
+            stopper.cancel()
+            await self.dispatcher.drain(_DRAIN_SECONDS)
+            if self._consumer is not None:
+                try:
+                    await self.commit()
+                except Exception:  # the next start re-reads from the last commit
+                    log.warning("final commit failed; the next start re-reads more")
+            if follower is not None:
+                follower.cancel()
+                await asyncio.gather(follower, return_exceptions=True)
             await consumer.stop()
-            await profiles_consumer.stop()
+            if profiles is not None:
+                await profiles.stop()
+            await self.dead_letters.stop()
             for channel in self.channels:
                 await channel.close()
             await runner.cleanup()
             await self.redis.aclose()
-
-
-def _security(settings: Settings) -> dict[str, Any]:
-    return client_options(settings.kafka)
-
-
-async def _ensure_compacted(settings: Settings, topic: str) -> None:
-    """Create the customers topic as a compacted topic when it does not exist yet."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap, **_security(settings))
-    await admin.start()
-    try:
-        if topic not in set(await admin.list_topics()):
-            # Another replica may create it at the same moment.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(
-                    [
-                        NewTopic(
-                            topic,
-                            settings.topics.partitions,
-                            settings.topics.replication_factor,
-                            topic_configs={"cleanup.policy": "compact"},
-                        )
-                    ]
-                )
-    finally:
-        await admin.close()

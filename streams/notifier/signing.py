@@ -4,7 +4,9 @@ Headers on every webhook request:
 
 - `X-Tierstream-Timestamp`: Unix seconds when the request was signed;
 - `X-Tierstream-Signature`: `v1=` + hex HMAC-SHA256(secret, f"{timestamp}.{body}");
-- `Idempotency-Key`: the TierChanged event_id (several joined by `+` for a digest).
+- `Idempotency-Key`: the TierChanged event_id (several joined by `+` for a digest); a key
+  that is not a plain token of at most 64 characters is sent as `sha256-` and 32 hex digits
+  of its SHA-256 (`streams.notifier.escape.header_token`).
 
 Signing the timestamp with the body lets a receiver reject replays older than a tolerance.
 """

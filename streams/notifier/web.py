@@ -1,5 +1,9 @@
 """The notifier's HTTP server: `/alerts/stream` (SSE), `/metrics`, `/healthz` and `/readyz`.
 
+`/healthz` (liveness) is 200 while the consume loop goes round, `/readyz` only when, in
+addition, nothing is wrong; both answer `{"status", "problems"}`, the problems saying why
+(e.g. Redis unreachable), so a Redis outage shows without getting the process restarted.
+
 The SSE endpoint reads the Redis alert streams (XREAD), not the process's own deliveries, so
 any replica serves any manager, and a reconnecting client resumes from `Last-Event-ID`.
 It needs a bearer token when tokens are configured (streams.access): a manager token reads
@@ -19,6 +23,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from streams.access import Access
+from streams.notifier.health import HealthReport
 from streams.notifier.keys import Keys, text
 from streams.settings import AccessSettings, Settings
 from streams.worker.endpoints import LIVENESS_PATH, METRICS_PATH, READINESS_PATH
@@ -63,14 +68,6 @@ async def _replay_floor(client: redis_async.Redis, stream: str, replay_max: int)
 
 def _error(status: int, message: str, **headers: str) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers or None)
-
-
-def _probe(check: Callable[[], bool], good: str, bad: str) -> Any:
-    async def answer(_: web.Request) -> web.Response:
-        ok = check()
-        return web.json_response({"status": good if ok else bad}, status=200 if ok else 503)
-
-    return answer
 
 
 class _AlertStreams:
@@ -135,23 +132,30 @@ def build_app(
     client: redis_async.Redis,
     keys: Keys,
     registry: CollectorRegistry,
-    alive: Callable[[], bool],
-    ready: Callable[[], bool],
+    health: Callable[[], HealthReport],
     access: Access,
     limits: AccessSettings,
 ) -> web.Application:
-    """The aiohttp application; `alive` says whether the process should keep running (the
-    liveness probe), `ready` whether it consumes and delivers (the readiness probe)."""
+    """The aiohttp application; `health` says whether the process should keep running (the
+    liveness probe), whether it consumes and delivers (the readiness probe), and why not."""
 
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(
             body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
+    async def healthz(_: web.Request) -> web.Response:
+        report = health()
+        return web.json_response(report.body(), status=200 if report.live else 503)
+
+    async def readyz(_: web.Request) -> web.Response:
+        report = health()
+        return web.json_response(report.body(), status=200 if report.ready else 503)
+
     app = web.Application()
     app.router.add_get(METRICS_PATH, metrics)
-    app.router.add_get(LIVENESS_PATH, _probe(alive, "alive", "stalled"))
-    app.router.add_get(READINESS_PATH, _probe(ready, "ready", "starting"))
+    app.router.add_get(LIVENESS_PATH, healthz)
+    app.router.add_get(READINESS_PATH, readyz)
     app.router.add_get(ALERTS_PATH, _AlertStreams(client, keys, access, limits).handle)
     return app
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -26,13 +29,17 @@ from aiohttp.test_utils import TestServer
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiosmtpd.controller import Controller
+from prometheus_client import CollectorRegistry
 
 from schemas import Lifecycle, Risk, Tier
 from schemas.profile import AccountManager, CustomerProfile
 from schemas.tier_changed import TierChanged
+from streams.notifier.service import Notifier
 from streams.notifier.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from streams.notifier.testing import classification, tier_changed
+from streams.settings import load_settings
 from tests.conftest import Infra
+from tiering import default_policy
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "test-secret"  # noqa: S105 - a test sink's signing key, not a credential
@@ -243,6 +250,7 @@ def notifier_env(infra: Infra, name: str, topics: tuple[str, str], **extra: str)
         "TIERSTREAM_TOPICS__TIER_CHANGES": tier_changes,
         "TIERSTREAM_TOPICS__CUSTOMERS": customers,
         "TIERSTREAM_TOPICS__PARTITIONS": "3",
+        "TIERSTREAM_TOPICS__DEAD_LETTER": f"{name}-dlq",
         "TIERSTREAM_NOTIFIER__GROUP_ID": f"{name}-notifier",
         "TIERSTREAM_NOTIFIER__PORT": str(free_port()),
         "TIERSTREAM_NOTIFIER__BACKOFF_BASE_SECONDS": "0.01",
@@ -294,3 +302,79 @@ async def wait_until(condition: Any, timeout: float, what: str) -> None:
             return
         assert asyncio.get_running_loop().time() < deadline, f"timed out after {timeout}s: {what}"
         await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def running_notifier(env: dict[str, str], monkeypatch: Any) -> AsyncIterator[Notifier]:
+    """A notifier in this process (same code as `tierstream notifier`), stopped on exit."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    notifier = Notifier(load_settings(), default_policy(), CollectorRegistry())
+    stop = asyncio.Event()
+    task = asyncio.create_task(notifier.run(stop))
+    try:
+        await wait_until(lambda: notifier.healthy() or task.done(), 30, "notifier started")
+        assert not task.done(), task.exception()
+        yield notifier
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+class OwnRedis:
+    """A redis-server of one test on a free loopback port (never the shared one), with an
+    append-only file fsynced on every write, so a stop and restart keeps every key."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not installed (scripts/infra installs it)"
+        self._binary = binary
+        self.port = free_port()
+        self._directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        log = (self._directory / "redis.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                self._binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self._directory),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+        async def answers() -> bool:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                return False
+            writer.close()
+            await writer.wait_closed()
+            return True
+
+        await wait_until(answers, 15, "own redis-server listening")
+
+    def stop(self) -> None:
+        """SIGTERM (the server writes its append-only file and exits) and wait."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+        self.process = None

@@ -113,6 +113,12 @@ class _SampleTraffic:
         n.records.labels(topic="tier-changes", outcome="alert").inc(rnd.randint(1, 5))
         n.records.labels(topic="tier-changes", outcome="no_alert").inc(rnd.randint(1, 20))
         n.pending_alerts.set(rnd.randint(0, 10))
+        # A healthy notifier: Redis answers, the park list is within its bound, nothing is
+        # dropped from it and no background task restarts.
+        n.redis_up.set(1)
+        n.parked_entries.set(rnd.randint(0, 5))
+        n.parked_trimmed.inc(0)
+        n.task_restarts.labels(task="profiles").inc(0)
 
 
 @dataclass(frozen=True)

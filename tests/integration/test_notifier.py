@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import aiohttp
 import pytest
 import redis.asyncio as redis
-from prometheus_client import CollectorRegistry
 
 from schemas import Lifecycle, Risk, Tier
 from schemas.profile import AccountManager
@@ -19,10 +16,8 @@ from schemas.tier_changed import TierChanged
 from streams.cli.main import main
 from streams.notifier.keys import Keys
 from streams.notifier.read_model import ReadModel
-from streams.notifier.service import Notifier
 from streams.notifier.signing import verify_signature
 from streams.notifier.testing import classification, tier_changed
-from streams.settings import load_settings
 from tests.conftest import Infra
 from tests.integration.notifier_harness import (
     SECRET,
@@ -35,30 +30,11 @@ from tests.integration.notifier_harness import (
     notifier_env,
     produce,
     profile_records,
+    running_notifier,
     wait_until,
 )
-from tiering import default_policy
 
 pytestmark = pytest.mark.integration
-
-
-@asynccontextmanager
-async def running_notifier(
-    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Notifier]:
-    """A notifier in this process (same code as `tierstream notifier`), stopped on exit."""
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    notifier = Notifier(load_settings(), default_policy(), CollectorRegistry())
-    stop = asyncio.Event()
-    task = asyncio.create_task(notifier.run(stop))
-    try:
-        await wait_until(lambda: notifier.healthy() or task.done(), 30, "notifier started")
-        assert not task.done(), task.exception()
-        yield notifier
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
 
 
 async def test_a_sink_failing_half_the_requests_still_gets_every_alert_once(

@@ -37,22 +37,27 @@ def test_a_starting_notifier_is_alive_but_not_ready() -> None:
     clock = ManualClock()
     notifier = _notifier(clock)
     clock.now += 3_600  # an hour of loading profiles: still starting, not stalled
-    assert notifier.alive()
-    assert not notifier.healthy()
+    report = notifier.health_report()
+    assert report.live
+    assert not report.ready
 
 
 def test_a_notifier_whose_loop_runs_is_alive_and_ready() -> None:
     clock = ManualClock()
     notifier = _notifier(clock)
-    notifier._last_loop = clock.now  # what one round of the consumer loop records
+    notifier.health.beat()  # what one round of the consumer loop records
+    notifier.health.resolved("startup")
     clock.now += 59
-    assert notifier.alive() and notifier.healthy()
+    report = notifier.health_report()
+    assert report.live and report.ready
 
 
 def test_a_notifier_whose_loop_stalled_for_60_seconds_is_neither() -> None:
     clock = ManualClock()
     notifier = _notifier(clock)
-    notifier._last_loop = clock.now
+    notifier.health.beat()
+    notifier.health.resolved("startup")
     clock.now += 60
-    assert not notifier.alive()
-    assert not notifier.healthy()
+    report = notifier.health_report()
+    assert not report.live
+    assert not report.ready
