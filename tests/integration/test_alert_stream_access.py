@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 
 from streams.access import Access, digest
+from streams.notifier.health import HealthReport
 from streams.notifier.keys import Keys, connect, text
 from streams.notifier.web import ALERTS_PATH, build_app
 from streams.settings import AccessSettings, RedisSettings
@@ -68,8 +69,7 @@ async def alerts(infra: Infra, unique_name: str, tmp_path: Path) -> AsyncIterato
         redis,
         keys,
         CollectorRegistry(),
-        lambda: True,
-        lambda: True,
+        lambda: HealthReport(live=True, ready=True),
         Access.from_file(tokens),
         AccessSettings(sse_max_clients=MAX_CLIENTS, sse_replay_max=REPLAY_MAX),
     )
