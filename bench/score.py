@@ -31,16 +31,9 @@ def _run_side(side: str, orders: Path, feedback: Path) -> None:
 
     started = time.perf_counter()
     if side == "tierstream":
-        from streams.data.csv_input import CsvReport, read_feedback, read_orders
-        from tiering import default_policy, score_history
+        from streams.batch import score_files
 
-        result = score_history(
-            read_orders(orders, CsvReport(orders)),
-            read_feedback(feedback, CsvReport(feedback)),
-            default_policy(),
-            parse_as_of(AS_OF),
-        )
-        customers = len(result.evaluations)
+        customers = score_files(orders, parse_as_of(AS_OF), feedback=feedback).customers.height
     else:
         from tests.unit.pandas_reference import score
 

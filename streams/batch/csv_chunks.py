@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import polars as pl
 from polars.exceptions import ComputeError
 
@@ -51,19 +52,40 @@ def _header(handle: BinaryIO, path: Path) -> tuple[list[str], bytes]:
 
 def _line_count(piece: bytes) -> int:
     """Physical lines in a piece, counted as Python's universal newlines split them."""
-    ends = piece.count(b"\n") + piece.count(b"\r") - piece.count(b"\r\n")
+    ends = piece.count(b"\n")
+    if b"\r" in piece:
+        ends += piece.count(b"\r") - piece.count(b"\r\n")
     return ends + (0 if piece.endswith((b"\n", b"\r")) or not piece else 1)
 
 
-def _is_plain(piece: bytes) -> bool:
-    return (
-        b'"' not in piece
-        and b"\x00" not in piece
-        and not piece.startswith((b"\n", b"\r"))
-        and b"\n\n" not in piece
-        and b"\n\r" not in piece
-        and piece.count(b"\r") == piece.count(b"\r\n")
-    )
+_LF, _CR, _QUOTE = 10, 13, 34
+
+
+class _Layout:
+    """Where the lines of a piece start and end (numpy, one pass over the bytes)."""
+
+    def __init__(self, piece: bytes) -> None:
+        self.bytes = np.frombuffer(piece, dtype=np.uint8)
+        ends = np.flatnonzero(self.bytes == _LF)
+        if not piece.endswith(b"\n"):
+            ends = np.append(ends, len(piece))
+        self.ends = ends  # offset of each line's LF (or of the piece's end)
+        self.starts = np.concatenate(([0], ends[:-1] + 1))
+
+    def is_plain(self, piece: bytes) -> bool:
+        """No NUL, no blank line, no CR except right before LF."""
+        if b"\x00" in piece:
+            return False
+        lengths = self.ends - self.starts
+        if not lengths.all():
+            return False
+        if b"\r" not in piece:
+            return True
+        at_lf = self.ends[self.ends < len(piece)]
+        crlf = self.bytes[at_lf - 1] == _CR
+        if int(np.count_nonzero(self.bytes == _CR)) != int(np.count_nonzero(crlf)):
+            return False
+        return not (crlf & (lengths[: len(at_lf)] == 1)).any()
 
 
 def _record_end(data: bytes) -> int:
@@ -74,23 +96,59 @@ def _record_end(data: bytes) -> int:
     return cut
 
 
-def _fast(piece: bytes, names: list[str], first_line: int, first_seq: int) -> RawChunk | None:
-    """A plain piece through polars, or None when polars cannot read it as one row a line."""
+def _polars(piece: bytes, width: int) -> pl.DataFrame | None:
+    """Unquoted lines through polars, one row a line (None: not valid UTF-8)."""
     try:
-        frame = pl.read_csv(
+        return pl.read_csv(
             piece,
             has_header=False,
-            schema=dict.fromkeys((f"c{i}" for i in range(len(names))), pl.String),
+            schema=dict.fromkeys((f"c{i}" for i in range(width)), pl.String),
             quote_char=None,
             truncate_ragged_lines=True,
             raise_if_empty=False,
         )
-    except ComputeError:  # invalid UTF-8 somewhere in the piece
+    except ComputeError:
         return None
-    lines = _line_count(piece)
-    if frame.height != lines:
+
+
+def _fast(
+    piece: bytes, names: list[str], first_line: int, problems: list[RowProblem]
+) -> tuple[pl.DataFrame, int] | None:
+    """A plain piece: unquoted lines through polars, lines with a quote through `csv` (quotes
+    can hide commas); None when a quoted field spans lines or a byte is not UTF-8."""
+    layout = _Layout(piece)
+    if not layout.is_plain(piece):
         return None
-    return RawChunk(_named(frame, names), first_seq, first_position=first_line)
+    lines = len(layout.ends)
+    quotes = np.flatnonzero(layout.bytes == _QUOTE)
+    if not len(quotes):
+        frame = _polars(piece, len(names))
+        if frame is None or frame.height != lines:
+            return None
+        numbers = pl.int_range(first_line, first_line + lines, dtype=pl.Int64, eager=True)
+        return _named(frame, names).with_columns(numbers.alias("_line")), lines
+    per_line = np.bincount(np.searchsorted(layout.ends, quotes), minlength=lines)
+    quoted = np.flatnonzero(per_line)
+    if (per_line[quoted] % 2).any():
+        return None  # a quoted field goes on on the next line
+    starts, ends = layout.starts.tolist(), layout.ends.tolist()
+    kept, previous = [], 0
+    for index in quoted.tolist():
+        kept.append(piece[starts[previous] : starts[index]])
+        previous = index + 1
+    if previous < lines:
+        kept.append(piece[starts[previous] :])
+    frame = _polars(b"".join(kept), len(names))
+    if frame is None or frame.height != lines - len(quoted):
+        return None
+    unquoted_lines = np.delete(np.arange(first_line, first_line + lines, dtype=np.int64), quoted)
+    unquoted = _named(frame, names).with_columns(pl.Series("_line", unquoted_lines))
+    with_quotes, rows = _slow_lines(
+        [(first_line + i, piece[starts[i] : ends[i] + 1]) for i in quoted.tolist()],
+        names,
+        problems,
+    )
+    return pl.concat([unquoted, with_quotes]), lines - len(quoted) + rows
 
 
 def _named(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
@@ -100,25 +158,26 @@ def _named(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     return frame.select(pl.col(f"c{index}").alias(name) for name, index in last.items())
 
 
-def _slow(
-    piece: bytes, names: list[str], first_line: int, first_seq: int, problems: list[RowProblem]
-) -> tuple[RawChunk, int]:
-    """A piece through Python's csv module; (chunk, rows including unreadable ones)."""
-    where = {"line": first_line - 1}
-    rows_seen: list[None] = []  # unreadable rows (counted, not parsed)
+def _slow_lines(
+    lines: list[tuple[int, bytes]], names: list[str], problems: list[RowProblem]
+) -> tuple[pl.DataFrame, int]:
+    """(line number, bytes) through Python's csv module, as `csv.DictReader` reads them;
+    (rows with `_line`, rows counted including unreadable ones)."""
+    where = {"line": 0}
+    unreadable = [0]
 
-    def lines() -> Iterator[str]:
-        for raw in piece.splitlines(keepends=True):
-            where["line"] += 1
+    def decoded() -> Iterator[str]:
+        for number, raw in lines:
+            where["line"] = number
             try:
                 yield raw.decode("utf-8")
             except UnicodeDecodeError:
-                problems.append(RowProblem(where["line"], INVALID_UTF8_REASON))
-                rows_seen.append(None)
+                problems.append(RowProblem(number, INVALID_UTF8_REASON))
+                unreadable[0] += 1
 
     records: list[list[str]] = []
     positions: list[int] = []
-    reader = csv.reader(lines())
+    reader = csv.reader(decoded())
     while True:
         try:
             record = next(reader)
@@ -127,18 +186,27 @@ def _slow(
         except csv.Error as error:
             reason = FIELD_LIMIT_REASON if "field limit" in str(error) else str(error)
             problems.append(RowProblem(where["line"], reason))
-            rows_seen.append(None)
+            unreadable[0] += 1
             continue
         if record:
             records.append(record)
             positions.append(where["line"])
     last = {name: index for index, name in enumerate(names)}
-    columns = {
+    columns: dict[str, list[str | None] | list[int]] = {
         name: [record[index] if index < len(record) else None for record in records]
         for name, index in last.items()
     }
-    frame = pl.DataFrame(columns, schema=dict.fromkeys(last, pl.String))
-    return RawChunk(frame, first_seq, positions=positions), len(records) + len(rows_seen)
+    columns["_line"] = positions
+    schema: dict[str, pl.DataType] = {name: pl.String() for name in last}
+    schema["_line"] = pl.Int64()
+    return pl.DataFrame(columns, schema=schema), len(records) + unreadable[0]
+
+
+def _slow(
+    piece: bytes, names: list[str], first_line: int, problems: list[RowProblem]
+) -> tuple[pl.DataFrame, int]:
+    lines = piece.splitlines(keepends=True)
+    return _slow_lines(list(enumerate(lines, start=first_line)), names, problems)
 
 
 def csv_chunks(
@@ -174,10 +242,8 @@ def csv_chunks(
             piece, leftover = data[:cut], data[cut:]
             if on_progress is not None:
                 on_progress(len(piece))
-            chunk = _fast(piece, names, line, report.rows) if _is_plain(piece) else None
-            rows = chunk.frame.height if chunk is not None else 0
-            if chunk is None:
-                chunk, rows = _slow(piece, names, line, report.rows, report.problems)
+            read = _fast(piece, names, line, report.problems)
+            frame, rows = read or _slow(piece, names, line, report.problems)
             report.rows += rows
             line += _line_count(piece)
-            yield chunk
+            yield RawChunk(frame)

@@ -77,7 +77,7 @@ def measure_by_fold(
     as_of: datetime,
 ) -> pl.DataFrame:
     """MEASURE_COLUMNS of `customers` from the fold over all their rows up to as_of."""
-    mine = pl.col("customer_id").is_in(customers)
+    mine = pl.col("customer_id").is_in(customers.implode())
     orders = pl.concat(
         [purchases.filter(mine).with_columns(kind=pl.lit("purchase")), adjustments.filter(mine)],
         how="diagonal_relaxed",

@@ -84,9 +84,12 @@ def _parquet_chunks(
             raise CsvError(f"{file}: lacks required column(s): {', '.join(missing)}")
         present = [name for name in columns if name in schema]
         text = scan.select(_as_text(name, schema[name]) for name in present)
-        row = 1
+        row, seq_base = 1, report.rows
         for batch in text.collect_batches(chunk_size=_PARQUET_BATCH_ROWS):
-            yield RawChunk(batch, report.rows, first_position=row, source=file.name)
+            numbered = batch.with_columns(
+                pl.int_range(row, row + batch.height, dtype=pl.Int64).alias("_line")
+            )
+            yield RawChunk(numbered, seq_base=seq_base, source=file.name)
             row += batch.height
             report.rows += batch.height
         if on_progress is not None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TypeVar
 
@@ -85,41 +85,41 @@ _TIME = (
     r"^(\d{4})-(\d{2})-(\d{2})"
     r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(?:(Z)|([+-])(\d{2}):(\d{2}))?)?$"
 )
+_TIME_PARTS = [
+    "year",
+    "month",
+    "day",
+    "hour",
+    "minute",
+    "second",
+    "fraction",
+    "zulu",
+    "sign",
+    "offset_hours",
+    "offset_minutes",
+]
+_FIXED_TIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:Z|[+-]\d{2}:\d{2})?$"
 _MONEY = r"^(\d{1,13})(?:\.(\d{1,18}))?$"
 _FIELD_LIMIT = 131_072
 FIELD_LIMIT_REASON = f"field larger than field limit ({_FIELD_LIMIT})"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_DAY = date(1970, 1, 1)
 
 
 class RawChunk:
-    """Text columns of consecutive input rows (null: an absent field) and where they are:
-    row i is at `positions[i]`, or at `first_position + i` when `positions` is None (a line
-    number in a CSV file, a row number in a Parquet file named by `source`)."""
+    """Text columns of some input rows (null: an absent field) and where each row is: the
+    `_line` column holds its line number in a CSV file, or its row number in the Parquet file
+    named by `source`. Input order is (`seq_base` + `_line`), the order ties keep."""
 
-    def __init__(
-        self,
-        frame: pl.DataFrame,
-        first_seq: int,
-        *,
-        first_position: int = 1,
-        positions: list[int] | None = None,
-        source: str | None = None,
-    ) -> None:
+    def __init__(self, frame: pl.DataFrame, *, seq_base: int = 0, source: str | None = None):
         self.frame = frame
-        self.first_seq = first_seq
-        self.first_position = first_position
-        self.positions = positions
+        self.seq_base = seq_base
         self.source = source
 
-    def position(self, index: int) -> int:
-        """Line or row number of the chunk's row `index`."""
-        if self.positions is None:
-            return self.first_position + index
-        return self.positions[index]
-
-    def problem(self, index: int, reason: str) -> RowProblem:
-        """A problem with the chunk's row `index`."""
-        return RowProblem(self.position(index), reason, self.source)
+    @property
+    def text_columns(self) -> list[str]:
+        """The input's columns (without `_line`)."""
+        return [name for name in self.frame.columns if name != "_line"]
 
 
 def _stripped(name: str, raw: pl.DataFrame) -> pl.Expr:
@@ -132,22 +132,25 @@ def _id_ok(name: str) -> pl.Expr:
     return (pl.col(name) != "") & (pl.col(name).str.len_chars() <= MAX_ID_LENGTH)
 
 
-def _instant(name: str) -> list[pl.Expr]:
-    """`at` and `offset` of a plain RFC 3339 text (null where it is not plain or in range)."""
-    parts = pl.col(name).str.extract_groups(_TIME)
-    year, month, day = (parts.struct.field(str(i)).cast(pl.Int32) for i in (1, 2, 3))
-    hour, minute, second = (
-        parts.struct.field(str(i)).cast(pl.Int64).fill_null(0) for i in (4, 5, 6)
+def _general_instant(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+    """`at` and `offset` of any plain RFC 3339 layout (null where it is not plain or not in
+    range), by regular expression; computed in stages, each stage materialised once."""
+    parts = frame.select(
+        pl.col(name).str.extract_groups(_TIME).struct.rename_fields(_TIME_PARTS).struct.unnest()
     )
-    fraction = parts.struct.field("7").str.pad_end(6, "0").cast(pl.Int64).fill_null(0)
-    sign = pl.when(parts.struct.field("9") == "-").then(-1).otherwise(1)
-    offset = (
-        sign
-        * (
-            parts.struct.field("10").cast(pl.Int32).fill_null(0) * 3600
-            + parts.struct.field("11").cast(pl.Int32).fill_null(0) * 60
-        )
-    ).cast(pl.Int32)
+    numbers = parts.select(
+        *(pl.col(n).cast(pl.Int64) for n in ("year", "month", "day")),
+        *(pl.col(n).cast(pl.Int64).fill_null(0) for n in ("hour", "minute", "second")),
+        pl.col("fraction").str.pad_end(6, "0").cast(pl.Int64).fill_null(0),
+        (
+            pl.when(pl.col("sign") == "-").then(-1).otherwise(1)
+            * (
+                pl.col("offset_hours").cast(pl.Int64).fill_null(0) * 3600
+                + pl.col("offset_minutes").cast(pl.Int64).fill_null(0) * 60
+            )
+        ).alias("offset"),
+    )
+    year, month, day = pl.col("year"), pl.col("month"), pl.col("day")
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
     month_days = (
         pl.when(month == 2)
@@ -162,45 +165,134 @@ def _instant(name: str) -> list[pl.Expr]:
         & month.is_between(1, 12)
         & day.is_between(1, 31)
         & (day <= month_days)
-        & (hour <= 23)
-        & (minute <= 59)
-        & (second <= 59)
+        & (pl.col("hour") <= 23)
+        & (pl.col("minute") <= 59)
+        & (pl.col("second") <= 59)
     )
+    numbers = numbers.with_columns(valid.fill_null(value=False).alias("valid"))
+    ok = pl.col("valid")
     days = pl.date(
-        pl.when(valid).then(year).otherwise(1970),
-        pl.when(valid).then(month).otherwise(1),
-        pl.when(valid).then(day).otherwise(1),
+        pl.when(ok).then(year).otherwise(1970),
+        pl.when(ok).then(month).otherwise(1),
+        pl.when(ok).then(day).otherwise(1),
     ).cast(pl.Int64)
-    at = (
-        days * _US_PER_DAY
-        + (hour * 3600 + minute * 60 + second - offset.cast(pl.Int64)) * _US_PER_SECOND
-        + fraction
+    seconds = pl.col("hour") * 3600 + pl.col("minute") * 60 + pl.col("second")
+    at = days * _US_PER_DAY + (seconds - pl.col("offset")) * _US_PER_SECOND + pl.col("fraction")
+    numbers = numbers.with_columns(at.alias("at"))
+    in_bounds = ok & (pl.col("at") >= 0) & (pl.col("at") < _LATEST_US)
+    return frame.with_columns(
+        numbers.select(
+            pl.when(in_bounds).then(pl.col("at")).alias("at"),
+            pl.when(in_bounds).then(pl.col("offset").cast(pl.Int32)).alias("offset"),
+        )
     )
-    in_bounds = valid & (at >= 0) & (at < _LATEST_US)
-    return [
-        pl.when(in_bounds).then(at).alias("at"),
-        pl.when(in_bounds).then(offset).alias("offset"),
-    ]
 
 
-def _money(name: str, *, optional: bool) -> list[pl.Expr]:
+def _with_instant(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+    """`at` and `offset` of a plain RFC 3339 text column (null where it is not plain or not
+    in range). The common layout `YYYY-MM-DDTHH:MM:SS[zone]` is sliced at fixed places and
+    its few distinct dates and zones are read by Python (so validity is Python's); rows in
+    other plain layouts (fractions, no seconds, date only) go through `_general_instant`."""
+    text = pl.col(name)
+    work = frame.select(
+        text.str.contains(_FIXED_TIME).alias("fixed"),
+        text.str.slice(0, 10).alias("date"),
+        text.str.slice(19).alias("zone"),
+        *(
+            text.str.slice(start, 2).cast(pl.Int64, strict=False).alias(unit)
+            for start, unit in ((11, "hour"), (14, "minute"), (17, "second"))
+        ),
+    )
+    fixed_rows = work.filter("fixed")
+    days = _lookup("date", fixed_rows, _days_of)
+    zones = _lookup("zone", fixed_rows, _offset_of)
+    at = (
+        pl.col("days") * _US_PER_DAY
+        + (pl.col("hour") * 3600 + pl.col("minute") * 60 + pl.col("second") - pl.col("offset"))
+        * _US_PER_SECOND
+    )
+    valid = (
+        pl.col("fixed")
+        & (pl.col("hour") <= 23)
+        & (pl.col("minute") <= 59)
+        & (pl.col("second") <= 59)
+    )
+    work = work.with_columns(days.alias("days"), zones.alias("offset")).with_columns(
+        at.alias("at"), valid.fill_null(value=False).alias("valid")
+    )
+    in_bounds = pl.col("valid") & (pl.col("at") >= 0) & (pl.col("at") < _LATEST_US)
+    frame = frame.with_columns(
+        work.select(
+            pl.when(in_bounds).then(pl.col("at")).alias("at"),
+            pl.when(in_bounds).then(pl.col("offset")).cast(pl.Int32).alias("offset"),
+        )
+    )
+    others = frame.filter(~work.get_column("fixed") & frame.get_column(name).str.contains(_TIME))
+    if others.is_empty():
+        return frame
+    general = _general_instant(others.select("_line", name), name).select("_line", "at", "offset")
+    return frame.update(general, on="_line")
+
+
+def _lookup(column: str, rows: pl.DataFrame, read: Callable[[str], int | None]) -> pl.Expr:
+    """`read` of each value of a column, called once per distinct value among `rows`."""
+    mapping = {value: read(value) for value in rows.get_column(column).unique().to_list()}
+    return pl.col(column).replace_strict(mapping, default=None, return_dtype=pl.Int64)
+
+
+def _days_of(text: str) -> int | None:
+    """Days since 1970-01-01 of an ISO date, None when Python's date refuses it."""
+    try:
+        return (date.fromisoformat(text) - _EPOCH_DAY).days
+    except ValueError:
+        return None
+
+
+def _offset_of(zone: str) -> int | None:
+    """UTC offset in seconds of `Z`, `±HH:MM` or nothing (UTC), None when out of range."""
+    if zone in ("", "Z"):
+        return 0
+    hours, minutes = int(zone[1:3]), int(zone[4:6])
+    if hours > 23 or minutes > 59:
+        return None
+    return (1 if zone[0] == "+" else -1) * (hours * 3600 + minutes * 60)
+
+
+def _with_money(frame: pl.DataFrame, name: str, *, optional: bool) -> pl.DataFrame:
     """Exact value and written scale of a plain decimal text (null: not plain or too big)."""
     text = pl.col(f"_{name}")
-    parts = text.str.extract_groups(_MONEY)
-    value = text.cast(MONEY, strict=False)
-    plain = parts.struct.field("1").is_not_null() & (value <= _MAX_AMOUNT)
-    scale = parts.struct.field("2").str.len_chars().fill_null(0).cast(pl.Int8)
-    ok = (plain | (text == "")) if optional else plain
-    return [
-        pl.when(plain).then(value).alias(name),
-        pl.when(plain).then(scale).alias(f"{name}_scale"),
-        ok.fill_null(value=False).alias(f"_{name}_ok"),
-    ]
+    parts = frame.select(
+        text.cast(MONEY, strict=False).alias("value"),
+        text.str.contains(_MONEY).alias("plain"),
+        # digits after the point: the text is plain ASCII wherever it is used
+        pl.when(text.str.contains(".", literal=True))
+        .then(text.str.len_bytes().cast(pl.Int64) - text.str.find(".", literal=True) - 1)
+        .otherwise(0)
+        .cast(pl.Int8)
+        .alias("scale"),
+        (text == "").alias("empty"),
+    ).with_columns((pl.col("plain") & (pl.col("value") <= _MAX_AMOUNT)).alias("plain"))
+    plain = pl.col("plain")
+    ok = (plain | pl.col("empty")) if optional else plain
+    return frame.with_columns(
+        parts.select(
+            pl.when(plain).then(pl.col("value")).alias(name),
+            pl.when(plain).then(pl.col("scale")).alias(f"{name}_scale"),
+            ok.fill_null(value=False).alias(f"_{name}_ok"),
+        )
+    )
 
 
 def _too_long(raw: pl.DataFrame) -> pl.Expr:
-    checks = [pl.col(f"raw:{c}").str.len_chars().fill_null(0) > _FIELD_LIMIT for c in raw.columns]
-    return pl.any_horizontal(checks) if checks else pl.lit(value=False)
+    """Whether a row has a field over csv's limit (in characters, as `csv` counts); the byte
+    lengths, which bound the character counts, rule it out at once in nearly every chunk."""
+    columns = [c for c in raw.columns if c != "_line"]
+    longest = raw.select(pl.max_horizontal(pl.col(columns).str.len_bytes().max())).item()
+    if not columns or longest is None or longest <= _FIELD_LIMIT:
+        return pl.lit(value=False)
+    return pl.any_horizontal(
+        pl.col(f"raw:{c}").str.len_chars().fill_null(0) > _FIELD_LIMIT for c in columns
+    )
 
 
 def instant_parts(instant: datetime) -> tuple[int, int]:
@@ -265,17 +357,17 @@ def _slow_path(
 ) -> pl.DataFrame:
     """The reference parser's verdict on each row the fast path left (raw text as read)."""
     rows: list[dict[str, object]] = []
-    columns = chunk.frame.columns
+    columns = chunk.text_columns
     for values in slow.iter_rows():
-        index, too_long, fields = values[0], values[1], values[2:]
+        line, too_long, fields = values[0], values[1], values[2:]
         if too_long:
-            problems.append(chunk.problem(index, FIELD_LIMIT_REASON))
+            problems.append(RowProblem(line, FIELD_LIMIT_REASON, chunk.source))
             continue
         event, reason = row_verdict(parse, dict(zip(columns, fields, strict=True)))
         if event is None:
-            problems.append(chunk.problem(index, reason or "unusable row"))
+            problems.append(RowProblem(line, reason or "unusable row", chunk.source))
         else:
-            rows.append(to_row(chunk.first_seq + index, event))
+            rows.append(to_row(chunk.seq_base + line, event))
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
 
 
@@ -284,11 +376,11 @@ def _split(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     marked = prepared.with_columns(fast.fill_null(value=False).alias("_fast"))
     typed = marked.filter("_fast").select(
-        (pl.col("_index").cast(pl.Int64) + chunk.first_seq).alias("seq"),
+        (pl.col("_line") + chunk.seq_base).alias("seq"),
         *(pl.col(name).cast(dtype) for name, dtype in schema.items() if name != "seq"),
     )
     slow = marked.filter(~pl.col("_fast")).select(
-        "_index", "_too_long", *(f"raw:{c}" for c in chunk.frame.columns)
+        "_line", "_too_long", *(f"raw:{c}" for c in chunk.text_columns)
     )
     return typed, slow
 
@@ -298,13 +390,12 @@ def typed_orders(chunk: RawChunk, problems: list[RowProblem]) -> pl.DataFrame:
     raw = chunk.frame
     names = ("customer_id", "order_id", "occurred_at", "amount", "kind", "margin", "currency")
     prepared = (
-        raw.select(pl.all().name.prefix("raw:"))
-        .with_row_index("_index")
+        raw.select("_line", pl.exclude("_line").name.prefix("raw:"))
         .with_columns(_too_long(raw).alias("_too_long"), *(_stripped(n, raw) for n in names))
+        .pipe(_with_instant, "_occurred_at")
+        .pipe(_with_money, "amount", optional=False)
+        .pipe(_with_money, "margin", optional=True)
         .with_columns(
-            *_instant("_occurred_at"),
-            *_money("amount", optional=False),
-            *_money("margin", optional=True),
             pl.col("_kind").replace("", "purchase").alias("kind"),
             pl.col("_customer_id").alias("customer_id"),
             pl.col("_order_id").alias("order_id"),
@@ -332,11 +423,10 @@ def typed_feedback(chunk: RawChunk, problems: list[RowProblem]) -> pl.DataFrame:
     raw = chunk.frame
     names = ("customer_id", "occurred_at", "kind", "score")
     prepared = (
-        raw.select(pl.all().name.prefix("raw:"))
-        .with_row_index("_index")
+        raw.select("_line", pl.exclude("_line").name.prefix("raw:"))
         .with_columns(_too_long(raw).alias("_too_long"), *(_stripped(n, raw) for n in names))
+        .pipe(_with_instant, "_occurred_at")
         .with_columns(
-            *_instant("_occurred_at"),
             pl.col("_customer_id").alias("customer_id"),
             pl.col("_kind").alias("kind"),
             pl.when(pl.col("_score").str.contains(r"^\d{1,3}$"))

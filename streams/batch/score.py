@@ -150,9 +150,9 @@ def score_files(
     measured = measure(customers, counted, adjustments, feedback_rows, policy, as_of)
     if odd.len():
         by_fold = measure_by_fold(odd, purchases, adjustments, feedback_rows, policy, as_of)
-        measured = pl.concat([measured.filter(~pl.col("customer_id").is_in(odd)), by_fold]).sort(
-            "customer_id"
-        )
+        measured = pl.concat(
+            [measured.filter(~pl.col("customer_id").is_in(odd.implode())), by_fold]
+        ).sort("customer_id")
     scored = classify(measured, policy)
     if value_model is not None:
         horizon = horizon_days or policy.value.horizon_days
