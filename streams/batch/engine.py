@@ -57,8 +57,14 @@ def dedup_purchases(purchases: pl.DataFrame, window_days: int) -> tuple[pl.DataF
 
     Only rows whose (customer, order_id) repeats need ordering, so the rest pass untouched.
     """
-    repeated = purchases.select("customer_id", "order_id").is_duplicated()
-    copies = purchases.filter(repeated)
+    # A 64-bit hash of the pair finds the candidates with a small table; the exact grouping
+    # runs on those few rows only (a hash collision just adds a candidate).
+    candidate = purchases.select(pl.struct("customer_id", "order_id").hash()).to_series()
+    candidate = candidate.is_duplicated()
+    candidates = purchases.filter(candidate)
+    exact = candidates.select("customer_id", "order_id").is_duplicated()
+    copies = candidates.filter(exact)
+    singles = pl.concat([purchases.filter(~candidate), candidates.filter(~exact)])
     odd = (
         copies.group_by("customer_id", "order_id")
         .agg((pl.col("at").max() - pl.col("at").min()).alias("span"))
@@ -67,7 +73,7 @@ def dedup_purchases(purchases: pl.DataFrame, window_days: int) -> tuple[pl.DataF
         .unique()
     )
     first = copies.sort("at", "seq").unique(["customer_id", "order_id"], keep="first")
-    return pl.concat([purchases.filter(~repeated), first]), odd
+    return pl.concat([singles, first]), odd
 
 
 def _values(frame: pl.DataFrame, basis: Basis, *, adjustment: bool) -> pl.DataFrame:

@@ -84,8 +84,8 @@ def _read_orders(
     empty = pl.DataFrame(schema=schema)
     return (
         kept,
-        pl.concat(purchases) if purchases else empty.drop("kind"),
-        pl.concat(adjustments) if adjustments else empty,
+        pl.concat(purchases, rechunk=False) if purchases else empty.drop("kind"),
+        pl.concat(adjustments, rechunk=False) if adjustments else empty,
     )
 
 
