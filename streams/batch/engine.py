@@ -17,6 +17,10 @@ What the fold does, in closed form over a customer's rows at or before as_of (W 
   active customers exactly as `tiering.population.ExactPopulation` does, with the same
   float arithmetic (k / n, then 1 + floor(5 × share + 1e-9)).
 - tier = ABC class: score has no previous tier, so hysteresis never holds one.
+
+Exactness: money is fixed-point, so sums are exact; the fold's Decimal sums are exact too as
+long as they stay within 28 significant digits (with 2 decimals: below 10^26), beyond which
+the fold rounds and the two could differ in the last digits.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import polars as pl
 
 from streams.batch.rows import MONEY, instant_parts
 from tiering import Policy
-from tiering.classify import _SCORE_EPSILON
+from tiering.classify import SCORE_EPSILON
 from tiering.policy import Basis
 
 __all__ = ["MEASURE_COLUMNS", "classify", "dedup_purchases", "measure"]
@@ -248,7 +252,7 @@ def _risk(policy: Policy) -> pl.Expr:
 
 def _score(share: pl.Expr) -> pl.Expr:
     """1 + floor(5 × share), capped at 5 (`tiering.classify.score_of`)."""
-    return ((5 * share + _SCORE_EPSILON).floor() + 1).clip(upper_bound=5).cast(pl.Int8)
+    return ((5 * share + SCORE_EPSILON).floor() + 1).clip(upper_bound=5).cast(pl.Int8)
 
 
 def _segments(policy: Policy) -> pl.DataFrame:
