@@ -28,6 +28,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import numpy as np
 import polars as pl
 
 from streams.batch.rows import MONEY, instant_parts
@@ -57,18 +58,18 @@ def _days(days: float) -> int:
 
 
 def dedup_purchases(purchases: pl.DataFrame, window_days: int) -> tuple[pl.DataFrame, pl.Series]:
-    """(purchases the fold counts, customers with an order id reused W or more apart).
+    """(purchases with `counted`, the row the fold counts, and `first_written`, the row
+    `tiering.value.summarise_orders` counts; customers with an order id reused W or more
+    apart).
 
-    Only rows whose (customer, order_id) repeats need ordering, so the rest pass untouched.
+    Marks instead of copies (the purchases are most of the memory): a 64-bit hash of
+    (customer, order_id) finds the candidate repeats with a small table, and only those few
+    rows are grouped exactly and ordered (a hash collision just adds a candidate).
     """
-    # A 64-bit hash of the pair finds the candidates with a small table; the exact grouping
-    # runs on those few rows only (a hash collision just adds a candidate).
     candidate = purchases.select(pl.struct("customer_id", "order_id").hash()).to_series()
-    candidate = candidate.is_duplicated()
-    candidates = purchases.filter(candidate)
-    exact = candidates.select("customer_id", "order_id").is_duplicated()
-    copies = candidates.filter(exact)
-    singles = pl.concat([purchases.filter(~candidate), candidates.filter(~exact)])
+    rows = candidate.is_duplicated().arg_true()
+    candidates = purchases[rows].with_columns(pl.Series("_row", rows))
+    copies = candidates.filter(candidates.select("customer_id", "order_id").is_duplicated())
     odd = (
         copies.group_by("customer_id", "order_id")
         .agg((pl.col("at").max() - pl.col("at").min()).alias("span"))
@@ -76,8 +77,17 @@ def dedup_purchases(purchases: pl.DataFrame, window_days: int) -> tuple[pl.DataF
         .get_column("customer_id")
         .unique()
     )
-    first = copies.sort("at", "seq").unique(["customer_id", "order_id"], keep="first")
-    return pl.concat([singles, first]), odd
+    pair = ["customer_id", "order_id"]
+    marks = []
+    for name, order in (("counted", ["at", "seq"]), ("first_written", ["seq"])):
+        winners = copies.sort(order).unique(pair, keep="first").get_column("_row")
+        losers = copies.get_column("_row").filter(
+            ~copies.get_column("_row").is_in(winners.implode())
+        )
+        marks.append(
+            pl.Series(name, np.ones(purchases.height, dtype=np.bool_)).scatter(losers, False)
+        )
+    return purchases.with_columns(marks), odd
 
 
 def _values(frame: pl.DataFrame, basis: Basis, *, adjustment: bool) -> pl.DataFrame:
@@ -95,19 +105,43 @@ def _values(frame: pl.DataFrame, basis: Basis, *, adjustment: bool) -> pl.DataFr
     )
 
 
-def _sums(frame: pl.DataFrame, prefix: str, bounds: tuple[int, int, int]) -> pl.DataFrame:
+def _sums(
+    frame: pl.DataFrame,
+    prefix: str,
+    bounds: tuple[int, int, int],
+    *,
+    counted: pl.Expr | None = None,
+    lifetime: bool = False,
+) -> pl.DataFrame:
+    """Per customer: sums over the window and its halves, the window's largest scale and
+    row count, and with `lifetime` the first and last time and the count of counted rows."""
     start, split, end = bounds
     at = pl.col("at")
-    window = (at > start) & (at <= end)
-    first_half = (at > start) & (at <= split)
-    second_half = (at > split) & (at <= end)
+    kept = pl.lit(value=True) if counted is None else counted
+    window = (at > start) & (at <= end) & kept
+    first_half = (at > start) & (at <= split) & kept
+    second_half = (at > split) & (at <= end) & kept
     value = pl.col("value")
-    return frame.group_by("customer_id").agg(
-        value.filter(window).sum().alias(f"{prefix}_net"),
-        value.filter(first_half).sum().alias(f"{prefix}_h1"),
-        value.filter(second_half).sum().alias(f"{prefix}_h2"),
-        pl.col("scale").filter(window).max().alias(f"{prefix}_scale"),
-        window.sum().alias(f"{prefix}_count"),
+    lifetime_figures = (
+        [
+            at.filter(kept).min().alias("first"),
+            at.filter(kept).max().alias("last"),
+            kept.sum().alias("count"),
+        ]
+        if lifetime
+        else []
+    )
+    return (
+        frame.group_by("customer_id")
+        .agg(
+            value.filter(window).sum().alias(f"{prefix}_net"),
+            value.filter(first_half).sum().alias(f"{prefix}_h1"),
+            value.filter(second_half).sum().alias(f"{prefix}_h2"),
+            pl.col("scale").filter(window).max().alias(f"{prefix}_scale"),
+            window.sum().alias(f"{prefix}_count"),
+            *lifetime_figures,
+        )
+        .with_columns(pl.col("customer_id").cast(pl.String))
     )
 
 
@@ -132,19 +166,18 @@ def measure(
     as_of: datetime,
 ) -> pl.DataFrame:
     """MEASURE_COLUMNS of every customer (sorted by id), from rows at or before as_of;
-    `purchases` already deduplicated (`dedup_purchases`)."""
+    `purchases` marked by `dedup_purchases`."""
     end, _ = instant_parts(as_of)
     start = end - _days(policy.window_days)
     split = end - _days(policy.lifecycle.half_split_days)
     bounds = (start, split, end)
     basis = policy.basis
-    bought = _sums(_values(purchases, basis, adjustment=False), "p", bounds).join(
-        purchases.group_by("customer_id").agg(
-            pl.col("at").min().alias("first"),
-            pl.col("at").max().alias("last"),
-            pl.len().alias("count"),
-        ),
-        on="customer_id",
+    bought = _sums(
+        _values(purchases, basis, adjustment=False),
+        "p",
+        bounds,
+        counted=pl.col("counted"),
+        lifetime=True,
     )
     identity = ["customer_id", "kind", "order_id", "at", "offset", "amount", "amount_scale"]
     returned = _sums(_values(adjustments.unique(identity), basis, adjustment=True), "a", bounds)

@@ -77,9 +77,12 @@ def measure_by_fold(
     as_of: datetime,
 ) -> pl.DataFrame:
     """MEASURE_COLUMNS of `customers` from the fold over all their rows up to as_of."""
-    mine = pl.col("customer_id").is_in(customers.implode())
+    mine = pl.col("customer_id").cast(pl.String).is_in(customers.implode())
     orders = pl.concat(
-        [purchases.filter(mine).with_columns(kind=pl.lit("purchase")), adjustments.filter(mine)],
+        [
+            frame.filter(mine).with_columns(pl.col("customer_id").cast(pl.String))
+            for frame in (purchases.with_columns(kind=pl.lit("purchase")), adjustments)
+        ],
         how="diagonal_relaxed",
     )
     result = score_history(_orders(orders), _feedback(feedback.filter(mine)), policy, as_of)

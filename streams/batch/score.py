@@ -76,11 +76,17 @@ def _read_orders(
     adjustments: list[pl.DataFrame] = []
     unused = [] if basis is Basis.MARGIN else ["margin", "margin_scale"]
     for chunk in input_chunks(path, given, _ORDER_FIELDS, ORDER_COLUMNS, report, on_progress):
-        typed = kept.keep(typed_orders(chunk, report.problems), end).drop(unused)
+        typed = (
+            kept.keep(typed_orders(chunk, report.problems), end)
+            .drop(unused)
+            # 4 bytes a row instead of 16 and a cheaper group-by (global categories).
+            .with_columns(pl.col("customer_id").cast(pl.Categorical))
+        )
         is_purchase = typed.get_column("kind") == "purchase"
         purchases.append(typed.filter(is_purchase).drop("kind"))
         adjustments.append(typed.filter(~is_purchase))
     schema = {k: v for k, v in ORDER_SCHEMA.items() if k not in unused}
+    schema["customer_id"] = pl.Categorical()
     empty = pl.DataFrame(schema=schema)
     return (
         kept,
@@ -146,9 +152,10 @@ def score_files(
         if kept_orders.customers or kept_feedback.customers
         else pl.Series("customer_id", [], dtype=pl.String)
     )
-    counted, odd = dedup_purchases(purchases, policy.window_days)
-    measured = measure(customers, counted, adjustments, feedback_rows, policy, as_of)
+    purchases, odd = dedup_purchases(purchases, policy.window_days)
+    measured = measure(customers, purchases, adjustments, feedback_rows, policy, as_of)
     if odd.len():
+        odd = odd.cast(pl.String)
         by_fold = measure_by_fold(odd, purchases, adjustments, feedback_rows, policy, as_of)
         measured = pl.concat(
             [measured.filter(~pl.col("customer_id").is_in(odd.implode())), by_fold]
@@ -157,7 +164,11 @@ def score_files(
     if value_model is not None:
         horizon = horizon_days or policy.value.horizon_days
         values = value_columns(
-            purchases, value_model, as_of, horizon, policy.value.annual_discount_rate
+            purchases.filter("first_written"),
+            value_model,
+            as_of,
+            horizon,
+            policy.value.annual_discount_rate,
         )
         scored = scored.join(values, on="customer_id", how="left", maintain_order="left")
     return BatchScore(

@@ -31,9 +31,8 @@ def value_columns(
     annual_discount_rate: float,
 ) -> pl.DataFrame:
     """customer_id and CLV_COLUMNS (text) of every customer with a purchase up to as_of;
-    `purchases` holds every purchase row up to as_of, repeats included."""
-    first_rows = purchases.sort("seq").unique(["customer_id", "order_id"], keep="first")
-    days = first_rows.with_columns(day=pl.col("at") // _US_PER_DAY)
+    `purchases` holds one row per (customer, order_id), its first in input order."""
+    days = purchases.with_columns(day=pl.col("at") // _US_PER_DAY)
     last_rows = (
         days.sort("at", "seq", descending=[True, False])
         .unique("customer_id", keep="first")
@@ -51,6 +50,7 @@ def value_columns(
             pl.col("value").sort_by("day").first().alias("first_value"),
         )
         .join(last_rows, on="customer_id")
+        .with_columns(pl.col("customer_id").cast(pl.String))
         .sort("customer_id")
     )
     unit = model.time_unit
