@@ -194,3 +194,22 @@ def test_problems_and_rows_match_the_row_by_row_reader_whatever_the_block_size(
     report = scored.reports[0]
     assert scored.customers.get_column("customer_id").to_list() == customers
     assert (report.rows, report.problems) == (reference.rows, reference.problems)
+
+
+def test_feedback_can_be_parquet_under_any_name_with_feedback_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    orders = tmp_path / "orders.csv"
+    orders.write_bytes(_csv_bytes(ROWS))
+    feedback = tmp_path / "feedback.data"
+    pl.DataFrame(
+        {
+            "customer_id": ["big"],
+            "occurred_at": ["2026-01-20T09:00:00Z"],
+            "kind": ["complaint"],
+            "score": [2],
+        }
+    ).write_parquet(feedback)
+    argv = (str(orders), "--feedback", str(feedback), "--feedback-format", "parquet")
+    _, rows, _ = _score(capsys, *argv)
+    assert {row["customer_id"]: row["risk"] for row in rows} == {"big": "at_risk", "small": "ok"}
