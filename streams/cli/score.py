@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     """Score the files; exit 0 unless an input cannot be read at all (2)."""
     from streams.batch import InputFormat, score_files
     from streams.data.csv_input import CsvError
-    from tiering import PolicyError, default_policy, load_policy
+    from tiering import PolicyError, TieringError, default_policy, load_policy
 
     try:
         policy = load_policy(args.policy) if args.policy else default_policy()
@@ -204,6 +204,9 @@ def run(args: argparse.Namespace) -> int:
                 on_progress=advance,
             )
     except CsvError as error:
+        print(f"tierstream score: {error}", file=sys.stderr)
+        return 2
+    except TieringError as error:  # e.g. a value model that cannot predict these customers
         print(f"tierstream score: {error}", file=sys.stderr)
         return 2
     report_problems(list(scored.reports))
