@@ -2,10 +2,15 @@
 
     .venv/bin/python bench/score.py 1000000            # N orders (customers default N/50)
     .venv/bin/python bench/score.py 200000 --customers 5000
+    .venv/bin/python bench/score.py 0 --csv-gib 1        # a 1 GiB CSV, tierstream only
 
 Generates one messy history (streams.data.history), writes the CSV files, then runs each side in
 its own subprocess on the same files (CSV reading included) and prints wall time, orders/s
 and peak resident memory of each, and the ratios tierstream/pandas. Figures only, no verdict.
+
+With --csv-gib G it instead writes a messy orders CSV of about G GiB (bench/large_csv.py,
+--customers default 500,000) and scores it with tierstream alone, printing time and peak
+memory: the whole-file reader ran out of memory on a 1 GB export.
 """
 
 from __future__ import annotations
@@ -31,23 +36,66 @@ def _run_side(side: str, orders: Path, feedback: Path) -> None:
 
     started = time.perf_counter()
     if side == "tierstream":
-        from streams.data.csv_input import CsvReport, read_feedback, read_orders
-        from tiering import default_policy, score_history
+        from streams.batch import score_files
 
-        result = score_history(
-            read_orders(orders, CsvReport(orders)),
-            read_feedback(feedback, CsvReport(feedback)),
-            default_policy(),
-            parse_as_of(AS_OF),
-        )
-        customers = len(result.evaluations)
+        customers = score_files(orders, parse_as_of(AS_OF), feedback=feedback).customers.height
     else:
         from tests.unit.pandas_reference import score
 
         customers = len(score(orders, feedback, parse_as_of(AS_OF)))
     seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "peak_mib": peak_kib / 1024, "customers": customers}))
+    print(json.dumps({"seconds": seconds, "peak_mib": _peak_kib() / 1024, "customers": customers}))
+
+
+def _peak_kib() -> int:
+    """This process's peak resident memory. VmHWM belongs to the address space exec made, so
+    unlike ru_maxrss (kept across exec on Linux) it does not include the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _large(gib: float, customers: int) -> int:
+    sys.path.insert(0, str(REPO / "bench"))
+    from large_csv import write_large_csv
+
+    with tempfile.TemporaryDirectory() as directory:
+        orders = Path(directory) / "orders.csv"
+        feedback = Path(directory) / "feedback.csv"
+        feedback.write_text("customer_id,occurred_at,kind,score\n")
+        started = time.perf_counter()
+        rows = write_large_csv(orders, gib, customers)
+        size = orders.stat().st_size
+        print(
+            f"generated {rows:,} order rows ({size / 1024**3:.2f} GiB) for up to "
+            f"{customers:,} customers in {time.perf_counter() - started:.1f} s"
+        )
+        output = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "0",
+                "--side",
+                "tierstream",
+                "--files",
+                str(orders),
+                str(feedback),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    figures = json.loads(output.strip().splitlines()[-1])
+    print(
+        f"tierstream: {figures['seconds']:.1f} s, {rows / figures['seconds']:,.0f} rows/s, "
+        f"peak {figures['peak_mib']:.0f} MiB ({figures['peak_mib'] / 1024:.2f} GiB), "
+        f"{figures['customers']:,} customers"
+    )
+    return 0
 
 
 def main() -> int:
@@ -56,6 +104,7 @@ def main() -> int:
     )
     parser.add_argument("orders", type=int, help="number of generated orders")
     parser.add_argument("--customers", type=int, help="default: orders / 50")
+    parser.add_argument("--csv-gib", type=float, help="score a generated CSV of this size")
     parser.add_argument("--side", choices=["tierstream", "pandas"], help=argparse.SUPPRESS)
     parser.add_argument("--files", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -63,6 +112,8 @@ def main() -> int:
         _run_side(args.side, *args.files)
         return 0
 
+    if args.csv_gib:
+        return _large(args.csv_gib, args.customers or 500_000)
     from streams.data.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
 
     customers = args.customers or max(args.orders // 50, 10)

@@ -33,10 +33,18 @@ from tiering.state import CustomerState
 from tiering.valuation import value_figures
 from tiering.value import ValueModel
 
-__all__ = ["Evaluation", "TierHold", "abc_class", "classify", "classify_measurement", "score_of"]
+__all__ = [
+    "SCORE_EPSILON",
+    "Evaluation",
+    "TierHold",
+    "abc_class",
+    "classify",
+    "classify_measurement",
+    "score_of",
+]
 
 # 5 × k / n is either an integer or at least 1/n away from one; this absorbs float rounding.
-_SCORE_EPSILON = 1e-9
+SCORE_EPSILON = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +70,7 @@ class Evaluation:
 
 def score_of(share: float) -> int:
     """1 + floor(5 × share), capped at 5."""
-    return min(5, 1 + math.floor(5 * share + _SCORE_EPSILON))
+    return min(5, 1 + math.floor(5 * share + SCORE_EPSILON))
 
 
 def abc_class(share_above: float | None, policy: Policy) -> AbcClass:

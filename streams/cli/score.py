@@ -1,6 +1,8 @@
-"""`tierstream score`: in-process batch classification of CSV history, no Kafka.
+"""`tierstream score`: in-process batch classification of order history, no Kafka.
 
-Same engine as the stream with exact population ranks: backfills and policy what-ifs.
+Same definitions as the stream with exact population ranks: backfills and policy what-ifs.
+The columns are computed by the columnar engine (`streams.batch`), which reads CSV or
+Parquet in chunks and is held equal to the stream's fold (`tiering.score_history`).
 """
 
 from __future__ import annotations
@@ -8,13 +10,15 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = ["HELP", "OUTPUT_COLUMNS", "add_arguments", "parse_as_of", "report_problems", "run"]
 
@@ -54,8 +58,19 @@ def parse_as_of(text: str) -> datetime:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `tierstream score`."""
-    parser.add_argument("orders", type=Path, metavar="ORDERS.csv")
-    parser.add_argument("--feedback", type=Path, metavar="F.csv")
+    parser.add_argument(
+        "orders",
+        type=Path,
+        metavar="ORDERS",
+        help="a .csv or .parquet file, or a directory of .parquet files",
+    )
+    parser.add_argument("--feedback", type=Path, metavar="FEEDBACK", help="same formats as ORDERS")
+    for name in ("orders", "feedback"):
+        parser.add_argument(
+            f"--{name}-format",
+            choices=("csv", "parquet"),
+            help=f"format of the {name} input when its name does not say (.csv, .parquet)",
+        )
     from streams.analytics.command import RepeatableOption
     from streams.analytics.command import add_arguments as add_analytics_arguments
 
@@ -119,37 +134,15 @@ def _progress(
     return progress, lambda size: progress.advance(task, size)
 
 
-def _rows(evaluations: tuple[object, ...], clv: dict[str, list[str]] | None) -> Iterator[list[str]]:
-    from streams.cli.score_clv import EMPTY_CELLS
-    from tiering import Evaluation
-
-    for evaluation in evaluations:
-        assert isinstance(evaluation, Evaluation)
-        c, m = evaluation.classification, evaluation.metrics
-        scores = c.scores
-        yield [
-            evaluation.customer_id,
-            c.tier.value,
-            c.abc_class.value,
-            "" if scores is None else str(scores.recency),
-            "" if scores is None else str(scores.frequency),
-            "" if scores is None else str(scores.monetary),
-            "" if c.segment is None else c.segment.value,
-            c.lifecycle.value,
-            c.risk.value,
-            "" if m.recency_days is None else str(m.recency_days),
-            str(m.frequency),
-            str(m.monetary),
-            *([] if clv is None else clv.get(evaluation.customer_id, EMPTY_CELLS)),
-        ]
+def _rows(customers: pl.DataFrame) -> Iterator[list[str]]:
+    for row in customers.iter_rows():
+        yield ["" if cell is None else str(cell) for cell in row]
 
 
-def _write(out: IO[str], evaluations: tuple[object, ...], clv: dict[str, list[str]] | None) -> None:
-    from streams.cli.score_clv import CLV_COLUMNS
-
+def _write(out: IO[str], customers: pl.DataFrame) -> None:
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(OUTPUT_COLUMNS + (CLV_COLUMNS if clv is not None else ()))
-    writer.writerows(_rows(evaluations, clv))
+    writer.writerow(customers.columns)
+    writer.writerows(_rows(customers))
 
 
 def report_problems(reports: list[object]) -> None:
@@ -166,32 +159,32 @@ def report_problems(reports: list[object]) -> None:
         for reason, count in sorted(report.by_reason.items()):
             print(f"  {count:>8}  {reason}", file=sys.stderr)
         for problem in report.problems[:_MAX_PROBLEM_LINES]:
-            print(f"  line {problem.line}: {problem.reason}", file=sys.stderr)
+            where = f"{problem.source} " if problem.source else ""
+            print(f"  {where}{report.unit} {problem.line}: {problem.reason}", file=sys.stderr)
         if len(report.problems) > _MAX_PROBLEM_LINES:
             print(f"  … {len(report.problems) - _MAX_PROBLEM_LINES} more", file=sys.stderr)
 
 
-def _summary(evaluations: tuple[object, ...], policy: object) -> None:
+def _summary(customers: pl.DataFrame, policy: object) -> None:
     from rich.console import Console
     from rich.table import Table
 
     from schemas import Tier
-    from tiering import Evaluation, Policy
+    from tiering import Policy
 
     assert isinstance(policy, Policy)
-    customers: dict[Tier, int] = defaultdict(int)
-    revenue: dict[Tier, Decimal] = defaultdict(Decimal)
-    for evaluation in evaluations:
-        assert isinstance(evaluation, Evaluation)
-        customers[evaluation.classification.tier] += 1
-        revenue[evaluation.classification.tier] += evaluation.metrics.monetary
+    counts: dict[str, int] = dict(customers.get_column("tier").value_counts().iter_rows())
+    revenue: dict[str, Decimal] = {tier.value: Decimal(0) for tier in Tier}
+    for tier, monetary in customers.select("tier", "monetary").iter_rows():
+        revenue[tier] += Decimal(monetary)
     total = sum(revenue.values(), Decimal(0))
     table = Table(title=f"Tiers ({policy.basis.value} basis, {policy.window_days}-day window)")
     for column in ("tier", "label", "customers", f"{policy.basis.value} share"):
         table.add_column(column, justify="right" if column != "label" else "left")
     for tier in Tier:
-        share = f"{revenue[tier] / total * 100:.1f} %" if total else "-"
-        table.add_row(tier.value, policy.tiers[tier].label, f"{customers[tier]:,}", share)
+        share = f"{revenue[tier.value] / total * 100:.1f} %" if total else "-"
+        customers_in_tier = counts.get(tier.value, 0)
+        table.add_row(tier.value, policy.tiers[tier].label, f"{customers_in_tier:,}", share)
     Console(stderr=True).print(table)
 
 
@@ -201,48 +194,54 @@ def run(args: argparse.Namespace) -> int:
 
     if wants_analytics(args):  # --compare / --report: scores by calling this run again
         return run_analytics(args, run)
-    from streams.data.csv_input import CsvError, CsvReport, read_feedback, read_orders
-    from tiering import PolicyError, default_policy, load_policy, score_history
+    from streams.batch import InputFormat, score_files
+    from streams.data.csv_input import CsvError
+    from tiering import PolicyError, TieringError, default_policy, load_policy
 
     try:
         policy = load_policy(args.policy) if args.policy else default_policy()
     except PolicyError as error:
         print(f"tierstream score: {error}", file=sys.stderr)
         return 2
+    value_model = None
+    if args.clv_model:
+        from tiering.value import ModelFileError, load_model
+
+        try:
+            value_model = load_model(args.clv_model)
+        except ModelFileError as error:
+            print(f"tierstream score: {error}", file=sys.stderr)
+            return 2
     paths = [args.orders, *([args.feedback] if args.feedback else [])]
-    order_report, feedback_report = CsvReport(args.orders), CsvReport(args.feedback or Path())
     progress, advance = _progress(paths)
     try:
         with progress:
-            orders = list(read_orders(args.orders, order_report, advance))
-            feedback = (
-                list(read_feedback(args.feedback, feedback_report, advance))
-                if args.feedback
-                else []
+            scored = score_files(
+                args.orders,
+                args.as_of,
+                feedback=args.feedback,
+                policy=policy,
+                orders_format=InputFormat(args.orders_format) if args.orders_format else None,
+                feedback_format=(
+                    InputFormat(args.feedback_format) if args.feedback_format else None
+                ),
+                value_model=value_model,
+                horizon_days=args.clv_horizon_days,
+                on_progress=advance,
             )
     except CsvError as error:
         print(f"tierstream score: {error}", file=sys.stderr)
         return 2
-    result = score_history(orders, feedback, policy, args.as_of)
-    clv: dict[str, list[str]] | None = None
-    if args.clv_model:
-        from streams.cli.score_clv import clv_cells
-        from tiering.value import ModelFileError, ValueModelError
-
-        try:
-            horizon = args.clv_horizon_days or policy.value.horizon_days
-            discount = policy.value.annual_discount_rate
-            clv = clv_cells(args.clv_model, orders, args.as_of, horizon, discount)
-        except (ModelFileError, ValueModelError) as error:
-            print(f"tierstream score: {error}", file=sys.stderr)
-            return 2
-    report_problems([order_report, feedback_report])
-    if result.after_as_of:
-        print(f"{result.after_as_of} events after --as-of were left out", file=sys.stderr)
+    except TieringError as error:  # e.g. a value model that cannot predict these customers
+        print(f"tierstream score: {error}", file=sys.stderr)
+        return 2
+    report_problems(list(scored.reports))
+    if scored.after_as_of:
+        print(f"{scored.after_as_of} events after --as-of were left out", file=sys.stderr)
     if args.out:
         with args.out.open("w", newline="", encoding="utf-8") as out:
-            _write(out, result.evaluations, clv)
+            _write(out, scored.customers)
     else:
-        _write(sys.stdout, result.evaluations, clv)
-    _summary(result.evaluations, policy)
+        _write(sys.stdout, scored.customers)
+    _summary(scored.customers, policy)
     return 0

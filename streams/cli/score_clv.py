@@ -10,10 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from schemas import OrderEvent
 
-__all__ = ["CLV_COLUMNS", "EMPTY_CELLS", "clv_cells"]
+if TYPE_CHECKING:
+    from tiering.value import Prediction
+
+__all__ = ["CLV_COLUMNS", "EMPTY_CELLS", "clv_cells", "prediction_cells"]
 
 CLV_COLUMNS = (
     "p_alive",
@@ -41,14 +45,20 @@ def clv_cells(
     model = load_model(model_path)
     summaries = summarise_orders(orders, as_of, model.time_unit)
     return {
-        prediction.customer_id: [
-            f"{prediction.p_alive:.6f}",
-            f"{prediction.expected_purchases:.6f}",
-            f"{prediction.expected_order_value:.6f}",
-            f"{prediction.predicted_clv:.6f}",
-            prediction.expected_next_order_at.isoformat(),
-        ]
+        prediction.customer_id: prediction_cells(prediction)
         for prediction in predict(
             model, list(summaries.values()), horizon_days, annual_discount_rate
         )
     }
+
+
+def prediction_cells(prediction: Prediction) -> list[str]:
+    """The CLV_COLUMNS cells of one prediction: figures to 6 decimals, the next order as
+    RFC 3339 in the zone of the last purchase."""
+    return [
+        f"{prediction.p_alive:.6f}",
+        f"{prediction.expected_purchases:.6f}",
+        f"{prediction.expected_order_value:.6f}",
+        f"{prediction.predicted_clv:.6f}",
+        prediction.expected_next_order_at.isoformat(),
+    ]

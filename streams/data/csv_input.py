@@ -28,7 +28,18 @@ from pydantic import ValidationError
 from schemas import FeedbackEvent, FeedbackKind, OrderEvent, OrderKind
 from schemas.bounds import MAX_ID_LENGTH, event_time_problem, money_problem
 
-__all__ = ["CsvError", "CsvReport", "RowProblem", "parse_instant", "read_feedback", "read_orders"]
+__all__ = [
+    "CsvError",
+    "CsvReport",
+    "RowProblem",
+    "event_id_of",
+    "parse_feedback_row",
+    "parse_instant",
+    "parse_order_row",
+    "read_feedback",
+    "read_orders",
+    "row_verdict",
+]
 
 ORDER_COLUMNS = ("customer_id", "order_id", "occurred_at", "amount")
 FEEDBACK_COLUMNS = ("customer_id", "occurred_at", "kind", "score")
@@ -40,10 +51,12 @@ class CsvError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class RowProblem:
-    """A skipped row: its 1-based line number in the file and why it was skipped."""
+    """A skipped row: its 1-based line number in the file (its row number in a Parquet file,
+    then named by `source`) and why it was skipped."""
 
     line: int
     reason: str
+    source: str | None = None
 
 
 @dataclass
@@ -53,6 +66,7 @@ class CsvReport:
     path: Path
     rows: int = 0
     problems: list[RowProblem] = field(default_factory=list)
+    unit: str = "line"  # what a problem's number counts: CSV lines, or Parquet rows
 
     @property
     def by_reason(self) -> Counter[str]:
@@ -90,6 +104,12 @@ def _event_id(readable: str) -> str:
     if len(readable) <= MAX_ID_LENGTH:
         return readable
     return "csv:sha256:" + hashlib.sha256(readable.encode()).hexdigest()
+
+
+def event_id_of(kind: str, order_id: str, occurred_at: datetime, amount: Decimal) -> str:
+    """The id of an order row's event: the same row always gets the same id, so a repeated
+    refund row is recognised as one refund."""
+    return _event_id(f"csv:{kind}:{order_id}:{occurred_at.isoformat()}:{amount}")
 
 
 def _instant(row: dict[str, str | None]) -> datetime:
@@ -137,7 +157,8 @@ def _order(row: dict[str, str | None]) -> OrderEvent:
         raise _RowError("unknown kind") from None
     margin = _decimal(row, "margin", required=False)
     currency = (row.get("currency") or "EUR").strip() or "EUR"
-    event_id = _event_id(f"csv:{kind.value}:{order_id}:{occurred_at.isoformat()}:{amount}")
+    assert amount is not None  # required above
+    event_id = event_id_of(kind.value, order_id, occurred_at, amount)
     try:
         return OrderEvent(
             event_id=event_id,
@@ -181,6 +202,28 @@ def _feedback(row: dict[str, str | None]) -> FeedbackEvent:
 
 
 _EventT = TypeVar("_EventT", OrderEvent, FeedbackEvent)
+
+
+def parse_order_row(row: dict[str, str | None]) -> OrderEvent:
+    """One order row (header name → text, None when absent) as an event; raises ValueError
+    whose text is the problem reason when the row is unusable."""
+    return _order(row)
+
+
+def parse_feedback_row(row: dict[str, str | None]) -> FeedbackEvent:
+    """One feedback row as an event; raises ValueError (the reason) when it is unusable."""
+    return _feedback(row)
+
+
+def row_verdict(
+    parse: Callable[[dict[str, str | None]], _EventT], row: dict[str, str | None]
+) -> tuple[_EventT | None, str | None]:
+    """(event, None) for a usable row, (None, reason) for an unusable one: the row rules
+    every reader shares (`streams.batch` applies them to the rows its fast path leaves)."""
+    try:
+        return parse(row), None
+    except _RowError as problem:
+        return None, str(problem)
 
 
 def _read(
