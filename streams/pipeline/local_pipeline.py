@@ -120,6 +120,8 @@ class LocalPipeline:
             )
             # The measurements stream (a Kafka topic) and how far it was ranked survive.
             restored = PartitionRankSchedule(ranker, schedule.ranked_through)
+            # The worker keeps the erase guard in its progress table: it survives too.
+            restored.erased = dict(schedule.erased)
             while (item := schedule.pop()) is not None:
                 restored.push(item)
             self._schedules[partition] = restored
