@@ -32,7 +32,13 @@ from tiering.state import (
     state_to_dict,
 )
 
-__all__ = ["INLINE_ENTRIES", "StateWrite", "state_from_records", "state_write"]
+__all__ = [
+    "INLINE_ENTRIES",
+    "StateWrite",
+    "state_from_records",
+    "state_write",
+    "stored_days",
+]
 
 INLINE_ENTRIES = 64
 _DAY = timedelta(days=1)
@@ -147,3 +153,18 @@ def state_from_records(header: bytes, day_record: Callable[[date], bytes | None]
                     fields[kind].extend(rows[kind])
             day += _DAY
     return state_from_dict(fields)
+
+
+def stored_days(header: bytes) -> list[date]:
+    """Every day that may hold a day record of the state stored under `header`: the days of
+    its header's range (none when the state is inline). What an erase deletes; a day of the
+    range without entries has no record, and deleting an absent key writes nothing."""
+    days = json.loads(header).get("d")
+    if days is None:
+        return []
+    day, last = date.fromisoformat(days[0]), date.fromisoformat(days[1])
+    result = []
+    while day <= last:
+        result.append(day)
+        day += _DAY
+    return result

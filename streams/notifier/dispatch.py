@@ -122,6 +122,23 @@ class Dispatcher:
         """Nothing queued and nothing being sent."""
         return not self._queues and not self._sending
 
+    def drop_customer(self, customer_id: str) -> int:
+        """Drop the queued alerts of an erased customer; their records count as done (their
+        offsets are released). A send already in flight finishes. Returns how many went."""
+        dropped = 0
+        for manager_id in list(self._queues):
+            queue = self._queues[manager_id]
+            kept = [item for item in queue if item.alert.event.customer_id != customer_id]
+            for item in queue:
+                if item.alert.event.customer_id == customer_id:
+                    self.offsets.release(item.partition, item.offset)
+                    dropped += 1
+            if kept:
+                self._queues[manager_id] = kept
+            else:
+                del self._queues[manager_id]
+        return dropped
+
     def revoke(self, revoked: set[Hashable]) -> None:
         """Drop what is queued for revoked partitions (the new owner re-reads it)."""
         for manager_id in list(self._queues):

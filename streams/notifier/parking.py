@@ -148,6 +148,27 @@ class ParkedStore:
         await self._client.xdel(self._keys.parked, entry_id)
         await self.refresh_length()
 
+    async def erase_customer(self, customer_id: str) -> int:
+        """Drop a customer's alerts from the parked deliveries (an erase request): an entry
+        holding only its alerts goes, one holding others too is re-parked without them.
+        O(parked entries); returns how many alerts went."""
+        dropped = 0
+        for entry in await self.entries():
+            kept = [a for a in entry.alerts if a.event.customer_id != customer_id]
+            if len(kept) == len(entry.alerts):
+                continue
+            dropped += len(entry.alerts) - len(kept)
+            if not kept:
+                await self.remove(entry.entry_id)
+                continue
+            fields = {
+                **entry.fields,
+                "event_ids": ",".join(alert.event_id for alert in kept),
+                "alerts": json.dumps([alert.model_dump(mode="json") for alert in kept]),
+            }
+            await self.replace(entry, fields)
+        return dropped
+
     async def refresh_length(self) -> None:
         """Set the parked-entries gauge from the stream's length."""
         self._metrics.parked_entries.set(await self._client.xlen(self._keys.parked))

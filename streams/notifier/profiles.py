@@ -42,11 +42,20 @@ class ProfileDirectory:
     ) -> None:
         self.topic = topic
         self.managers: dict[str, AccountManager] = {}
+        # Erased customer -> timestamp (ms) of its latest tombstone: TierChanged records
+        # written before it are not applied (the notifier may read them after the erase).
+        self.erased_at: dict[str, int] = {}
         self._metrics = metrics
         self._on_erase = on_erase
 
-    async def apply(self, key: bytes | None, value: bytes | None) -> None:
-        """Apply one record of the topic (a profile, or a tombstone for `key`)."""
+    def erased_after(self, customer_id: str, timestamp: int) -> bool:
+        """Whether a record of `customer_id` written at `timestamp` (ms) predates its erase."""
+        erased = self.erased_at.get(customer_id)
+        return erased is not None and timestamp <= erased
+
+    async def apply(self, key: bytes | None, value: bytes | None, timestamp: int = 0) -> None:
+        """Apply one record of the topic (a profile, or a tombstone for `key`, written at
+        `timestamp`, ms since the epoch)."""
         if value is None:
             try:
                 customer_id = key.decode() if key is not None else None
@@ -57,6 +66,7 @@ class ProfileDirectory:
                 log.warning("skipped a customers tombstone without a UTF-8 key")
                 return
             self.managers.pop(customer_id, None)
+            self.erased_at[customer_id] = max(timestamp, self.erased_at.get(customer_id, 0))
             if self._on_erase is not None:
                 await self._on_erase(customer_id)
             self._metrics.records.labels(topic=self.topic, outcome="erased").inc()
@@ -77,7 +87,7 @@ class ProfileDirectory:
         for index, (tp, records) in enumerate(todo):
             for record in records:
                 try:
-                    await self.apply(record.key, record.value)
+                    await self.apply(record.key, record.value, record.timestamp)
                 except BaseException:
                     # Re-read from here (and the partitions not started) on the next getmany.
                     consumer.seek(tp, record.offset)

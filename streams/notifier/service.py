@@ -25,6 +25,7 @@ from streams.metrics import NotifierMetrics
 from streams.notifier.channels import Channel, EmailChannel, WebhookChannel
 from streams.notifier.delivery import Clock, Deliverer, PendingAlert, SystemClock
 from streams.notifier.dispatch import Dispatcher
+from streams.notifier.erasure import erase_from_alert_streams
 from streams.notifier.health import Health, HealthReport, RedisGuard, Stopping
 from streams.notifier.kafka_io import (
     DeadLetterSender,
@@ -119,7 +120,7 @@ class Notifier:
         self.profiles = ProfileDirectory(
             settings.topics.customers,
             self.metrics,
-            on_erase=lambda customer: self.guard.call(lambda: self.read_model.erase(customer)),
+            on_erase=self.erase_customer,
         )
         self.dispatcher = Dispatcher(
             self.deliverer,
@@ -142,6 +143,17 @@ class Notifier:
         """Liveness, readiness and why not ready (`/healthz`, `/readyz`)."""
         return self.health.report()
 
+    # -- erase requests -------------------------------------------------------------------------
+
+    async def erase_customer(self, customer_id: str) -> None:
+        """A tombstone on `customers`: the customer's read model entry, alerts in the Redis
+        streams, parked deliveries and queued alerts go (streams/notifier/erasure.py).
+        Idempotent: a failure makes the follower apply the tombstone again."""
+        self.dispatcher.drop_customer(customer_id)
+        await self.guard.call(lambda: self.read_model.erase(customer_id))
+        await self.guard.call(lambda: erase_from_alert_streams(self.redis, self.keys, customer_id))
+        await self.guard.call(lambda: self.deliverer.store.erase_customer(customer_id))
+
     # -- one record -----------------------------------------------------------------------------
 
     async def handle(self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
@@ -157,6 +169,10 @@ class Notifier:
                 error_type,
             )
             self.metrics.records.labels(topic=topic, outcome="invalid").inc()
+            return
+        if self.profiles.erased_after(event.customer_id, record.timestamp):
+            # Written before the customer's erase request: it must not bring it back.
+            self.metrics.records.labels(topic=topic, outcome="erased").inc()
             return
         if self.settings.notifier.read_model:
             await self.guard.call(lambda: self.read_model.apply(event, record.offset), beat=True)

@@ -81,6 +81,19 @@ class LocalPipeline:
             customer = event.customer_id
             self._measured[customer] = marked_dirty(partition, self._measured.get(customer))
 
+    def erase(self, customer_id: str) -> None:
+        """An erase request (a tombstone on `customers`), as the worker applies it: the
+        customer's state, checkpoint records and both stages' memory go; measurements of it
+        already published are not ranked. No TierChanged names it until new events do, and
+        the first one is `initial`."""
+        partition = self.partition_of(customer_id)
+        self._states[partition].pop(customer_id, None)
+        measurer = self._measurers[partition]
+        measurer.forget(customer_id)
+        self._schedules[partition].erase(customer_id, measurer.clock.closed_through)
+        self._measured.pop(customer_id, None)
+        self._ranked.pop(customer_id, None)
+
     def restart(self) -> None:
         """Forget both stages' memory and rebuild it from the checkpoint records, as a worker
         restarted after a crash does (pending measurements and summaries, which live in
@@ -107,6 +120,8 @@ class LocalPipeline:
             )
             # The measurements stream (a Kafka topic) and how far it was ranked survive.
             restored = PartitionRankSchedule(ranker, schedule.ranked_through)
+            # The worker keeps the erase guard in its progress table: it survives too.
+            restored.erased = dict(schedule.erased)
             while (item := schedule.pop()) is not None:
                 restored.push(item)
             self._schedules[partition] = restored

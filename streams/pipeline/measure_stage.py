@@ -88,6 +88,9 @@ class PartitionMeasurer:
         self._due = DueIndex()
         self._values: dict[str, _RankedValues] = {}
         self._sketch_k = sketch_k
+        # An erase took a customer out of `_values`: the last published summary still
+        # counts it, so the next boundary closes (and summarises) even with nothing dirty.
+        self._summary_stale = False
 
     @property
     def stream_time(self) -> datetime | None:
@@ -157,7 +160,7 @@ class PartitionMeasurer:
         """The next boundary at which something of this partition can change."""
         following = self._clock.next_boundary
         assert following is not None
-        if self._dirty:
+        if self._dirty or self._summary_stale:
             return following
         due = self._due.earliest()
         if due is None:
@@ -202,7 +205,16 @@ class PartitionMeasurer:
         else:
             self._values.pop(measurement.customer_id, None)
 
+    def forget(self, customer_id: str) -> None:
+        """Erase a customer: no longer dirty, due or counted in the next summary (which the
+        next boundary publishes even if nothing else changes). Its state is the caller's."""
+        self._dirty.discard(customer_id)
+        self._due.schedule(customer_id, None)
+        if self._values.pop(customer_id, None) is not None:
+            self._summary_stale = True
+
     def _close(self, boundary: datetime, load: StateLoader) -> ClosedEpoch:
+        self._summary_stale = False
         dirty = self._dirty
         customers = sorted(dirty.union(self._due.pop_due(boundary)))
         self._dirty = set()

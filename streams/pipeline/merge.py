@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -79,6 +79,17 @@ class InputMerge(Generic[Item]):
         while self._heap and merged is not None and self._heap[0][0] <= merged:
             released.append(heapq.heappop(self._heap)[3])
         return released
+
+    def drop(self, unwanted: Callable[[Item], bool]) -> list[Item]:
+        """Remove the buffered items `unwanted` selects (an erased customer's) and return
+        them; the inputs' high waters stay (they describe the inputs, not the items).
+        O(buffered items)."""
+        kept = [entry for entry in self._heap if not unwanted(entry[3])]
+        dropped = [entry[3] for entry in self._heap if unwanted(entry[3])]
+        if dropped:
+            heapq.heapify(kept)
+            self._heap = kept
+        return dropped
 
     def _check(self, source: str) -> None:
         if source not in self._rank:

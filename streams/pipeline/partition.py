@@ -62,9 +62,9 @@ from streams.pipeline.records import (
 from streams.pipeline.repartition import SourceWatermarks, key_mismatch, source_of
 from tiering import CustomerState, Policy
 from tiering.measure import measurement_to_json
-from tiering.state_records import state_from_records, state_write
+from tiering.state_records import state_from_records, state_write, stored_days
 
-__all__ = ["MeasurePipeline"]
+__all__ = ["Erasure", "MeasurePipeline"]
 
 Event = OrderEvent | FeedbackEvent
 
@@ -89,6 +89,21 @@ def _held_key(partition: int, topic: str, offset: int) -> bytes:
 def _held_origin(key: bytes) -> tuple[int, int, str]:
     partition, offset, topic = key.decode().split("|", 2)
     return int(partition), int(offset), topic
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What erasing one customer from a partition's stage 1 does.
+
+    `writes`: the table deletions (its state header and day records, its `measured` record,
+    the `held` records of its events still waiting in the merge), in the shape of
+    `BatchResult.writes`. `erased_through`: the partition's last closed boundary at the
+    erase; measurements of the customer at or before it were published before the erase
+    and must not be ranked (stage 2 drops them), later ones come from new events.
+    """
+
+    writes: dict[str, dict[bytes, bytes | None]]
+    erased_through: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +178,28 @@ class MeasurePipeline:
             run.release()
         run.save_progress()
         return run.result()
+
+    def erase(self, customer_id: str) -> Erasure:
+        """Forget a customer (an erase request on the `customers` topic): drop it from the
+        merge, the due-index, the dirty set and the next summary, and return the table
+        deletions that forget it after a restart too. Its held events are dropped: they were
+        acknowledged when they were held (the `held` table carried them), so dropping them
+        loses no other record. Cost: O(held events + stored days of the customer)."""
+        key = customer_id.encode()
+        writes: dict[str, dict[bytes, bytes | None]] = {
+            Tables.STATES: {key: None},
+            Tables.MEASURED: {key: None},
+            Tables.DAYS: {},
+            Tables.HELD: {},
+        }
+        header = self._store.get(Tables.STATES, key)
+        if header is not None:
+            for day in stored_days(header):
+                writes[Tables.DAYS][_day_key(customer_id, day)] = None
+        for item in self.merge.drop(lambda item: item.event.customer_id == customer_id):
+            writes[Tables.HELD][_held_key(self.partition, item.topic, item.offset)] = None
+        self.measurer.forget(customer_id)
+        return Erasure(writes, self.measurer.clock.closed_through)
 
 
 class _BatchRun:

@@ -61,6 +61,31 @@ class PartitionRankSchedule:
         # The last boundary ranked (own or swept); restored from the worker's progress.
         self.ranked_through = ranked_through
         self._items: deque[MeasurementsItem] = deque()
+        # Erased customers -> the partition's last closed boundary at the erase: their
+        # measurements at or before it were published before the erase and are dropped.
+        # An entry goes once that boundary is ranked (no such measurement can come later).
+        self.erased: dict[str, datetime] = {}
+
+    def erase(self, customer_id: str, erased_through: datetime | None) -> None:
+        """Forget a customer in the ranker, and drop its measurements published before the
+        erase (those of boundaries up to `erased_through`) when they are ranked."""
+        self.ranker.erase(customer_id)
+        if erased_through is not None and (
+            self.ranked_through is None or erased_through > self.ranked_through
+        ):
+            self.erased[customer_id] = erased_through
+
+    def _unerased(self, item: BoundaryEnd) -> tuple[Measurement, ...]:
+        def published_before_erase(measurement: Measurement) -> bool:
+            erased_through = self.erased.get(measurement.customer_id)
+            return erased_through is not None and item.boundary <= erased_through
+
+        return tuple(m for m in item.measurements if not published_before_erase(m))
+
+    def _prune_erased(self) -> None:
+        through = self.ranked_through
+        if through is not None and self.erased:
+            self.erased = {c: at for c, at in self.erased.items() if at > through}
 
     def push(self, item: MeasurementsItem) -> None:
         """The next item of the partition's measurements stream."""
@@ -102,8 +127,11 @@ class PartitionRankSchedule:
             released = barrier.released_between(self.ranked_through, item.boundary)
             if not released or released[-1][0] != item.boundary:
                 raise RuntimeError(f"boundary {item.boundary.isoformat()} is not released")
-            changes = self.ranker.rank(item.boundary, released[-1][1], item.measurements)
+            measurements = self._unerased(item)
+            changes = self.ranker.rank(item.boundary, released[-1][1], measurements)
             self.ranked_through = item.boundary
+            self._prune_erased()
             yield item.boundary, changes
         elif self.ranked_through is None or self.ranked_through < point:
             self.ranked_through = point
+        self._prune_erased()

@@ -168,6 +168,25 @@ class PartitionRanker:
         evaluation = self._evaluated.get(customer_id)
         return self._latest[customer_id], classification, hold, evaluation
 
+    def erase(self, customer_id: str) -> None:
+        """Forget a customer (an erase request): its measurement, classification, tier hold,
+        due instant and gauge tally. Its next measurement, if new events bring one, is a
+        first classification (`initial`). O(log n)."""
+        latest = self._latest.pop(customer_id, None)
+        if latest is not None:
+            self._index.remove(latest)
+        self._current.pop(customer_id, None)
+        self._evaluated.pop(customer_id, None)
+        self._hold_due.schedule(customer_id, None)
+        self.touched.discard(customer_id)
+        tally = self._tallies.pop(customer_id, None)
+        if tally is not None:
+            tier, risk, lifecycle, amount = tally
+            self._tiers[tier] -= 1
+            self._risks[risk] -= 1
+            self._lifecycles[lifecycle] -= 1
+            self._monetary[tier] -= amount
+
     def _remember(self, measurement: Measurement) -> None:
         self._index.replace(self._latest.get(measurement.customer_id), measurement)
         self._latest[measurement.customer_id] = measurement

@@ -98,6 +98,12 @@ class ValueIndex:
             for name, value_of in RANKED_VALUES:
                 self._entries[name].add((value_of(new), new.customer_id))
 
+    def remove(self, old: Measurement) -> None:
+        """A customer leaves the index (erased) with its latest measurement `old`."""
+        if _indexed(old):
+            for name, value_of in RANKED_VALUES:
+                self._entries[name].discard((value_of(old), old.customer_id))
+
     def values(self, name: str) -> SortedValues:
         """The index of one ranked value."""
         return SortedValues(self._entries[name])

@@ -174,7 +174,9 @@ class Worker:
         # inputs, so the rank stage of partition p finds its customers' managers locally.
         self.profiles = self.app.Table("profiles", **table)
         self._account_manager = manager_lookup(self.profiles.get)
-        self._profile_updates = ProfileUpdates(self.profiles, self._dead_letters, self.metrics)
+        self._profile_updates = ProfileUpdates(
+            self.profiles, self._dead_letters, self.metrics, self._erase_customer
+        )
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]  # Faust types receivers with a `signal` keyword; ours take it in **_
         self._fence = RevocationFence(
             TransactionGate(self.app) if settings.processing_guarantee == "exactly_once" else None
@@ -344,6 +346,14 @@ class Worker:
 
     async def _customers_agent(self, stream: Any) -> None:
         await self._fence.each_record(stream, self._profile_updates.apply)
+
+    async def _erase_customer(self, event: Any, customer_id: str) -> None:
+        """A tombstone on `customers` (co-partitioned with the inputs: its partition is the
+        customer's): erase the customer from both stages and their tables, in the tombstone's
+        transaction. Runs under the fence lock, between the stages' batches."""
+        erased_through = self._stage_one.erase(event, customer_id)
+        self._stage_two.erase(event.message.partition, customer_id, erased_through)
+        self.observer.customer_erased(event.message.partition, customer_id)
 
     async def _rank_agent(self, stream: Any) -> None:
         await self._stage_two.consume(stream, self._fence, self._assigned_measurements)

@@ -105,6 +105,13 @@ class WorkerObserver:
         boundary of its partition."""
         self._consumed.setdefault(partition, {})[customer_id] = consumed
 
+    def customer_erased(self, partition: int, customer_id: str) -> None:
+        """Drop the latency marks of an erased customer (its id must not stay in memory)."""
+        self._consumed.get(partition, {}).pop(customer_id, None)
+        for (marked, _), waiting in self._waiting.items():
+            if marked == partition:
+                waiting.pop(customer_id, None)
+
     def epoch_closed(self, partition: int, epoch: ClosedEpoch) -> None:
         """A boundary of a partition closed: its measured customers wait for the ranking."""
         for cause, count in epoch.causes.items():

@@ -8,6 +8,7 @@ The manager is personal data: nothing here logs it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,13 +24,23 @@ __all__ = ["ProfileUpdates"]
 class ProfileUpdates:
     """Records of the customers topic applied to the `profiles` table."""
 
-    def __init__(self, profiles: Any, dead_letters: DeadLetters, metrics: WorkerMetrics) -> None:
+    def __init__(
+        self,
+        profiles: Any,
+        dead_letters: DeadLetters,
+        metrics: WorkerMetrics,
+        on_erase: Callable[[Any, str], Awaitable[None]] | None = None,
+    ) -> None:
+        """`on_erase(event, customer_id)`: erase the customer from the stages too (called
+        under the fence lock, with the tombstone's event, after the profile is gone)."""
         self._profiles = profiles
         self._dead_letters = dead_letters
         self._metrics = metrics
+        self._on_erase = on_erase
 
     async def apply(self, event: Any) -> None:
-        """Store or erase one customer's profile (the manager in it is never logged)."""
+        """Store or erase one customer's profile (the manager in it is never logged); an
+        erase also erases the customer from the stages (`on_erase`)."""
         message = event.message
         origin = RecordOrigin(message.topic, message.partition, message.offset)
         change = read_profile_record(message.key, message.value, origin, datetime.now(UTC))
@@ -38,6 +49,9 @@ class ProfileUpdates:
             return
         if isinstance(change, StoreProfile):
             self._profiles[change.key] = change.profile
-        elif isinstance(change, EraseProfile) and change.key in self._profiles:
-            del self._profiles[change.key]
+        elif isinstance(change, EraseProfile):
+            if change.key in self._profiles:
+                del self._profiles[change.key]
+            if self._on_erase is not None:
+                await self._on_erase(event, change.key.decode("utf-8", "replace"))
         self._metrics.events_consumed.labels(topic=message.topic, outcome="applied").inc()

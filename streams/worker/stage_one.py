@@ -163,6 +163,21 @@ class StageOne:
         for partition in list(self.stopped):
             self._resume(partition)
 
+    def erase(self, event: Any, customer_id: str) -> datetime | None:
+        """Erase a customer from stage 1 of the partition of `event` (its tombstone on the
+        co-partitioned `customers` topic): the pipeline forgets it, and its table records are
+        deleted in that partition's changelog, in the tombstone's transaction. Returns the
+        partition's last closed boundary at the erase (for stage 2)."""
+        partition = event.message.partition
+        pipeline, _ = self._pipeline(partition)
+        erasure = pipeline.erase(customer_id)
+        with _as_current_event(event):
+            self._tables.write(erasure.writes)
+        if partition in self.stopped:
+            # A stopped partition keeps no pipeline: it restores from the tables when resumed.
+            self._pipelines.pop(partition, None)
+        return erasure.erased_through
+
     def _resume(self, partition: int) -> None:
         if self.stopped.pop(partition, None) is not None:
             self._metrics.partitions_stopped.labels(partition=str(partition)).set(0)

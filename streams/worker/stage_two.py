@@ -10,6 +10,7 @@ sends the TierChanged events to the tier-changes topic.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import defaultdict
@@ -49,6 +50,21 @@ def point_of(item: MeasurementsItem) -> datetime:
 
 def _progress_key(partition: int) -> bytes:
     return f"ranked-{partition}".encode()
+
+
+def _erased_key(partition: int) -> bytes:
+    """Progress-table key of a partition's erased customers whose measurements published
+    before the erase may still be ranked (`PartitionRankSchedule.erased`): kept only until
+    that boundary is ranked, so a restart in between still drops them."""
+    return f"erased-{partition}".encode()
+
+
+def _erased_json(erased: dict[str, datetime]) -> bytes:
+    return json.dumps({customer: at.isoformat() for customer, at in erased.items()}).encode()
+
+
+def _erased_from_json(raw: bytes) -> dict[str, datetime]:
+    return {customer: datetime.fromisoformat(at) for customer, at in json.loads(raw).items()}
 
 
 class StageTwo:
@@ -160,8 +176,32 @@ class StageTwo:
             )
             mark = self._progress.get(_progress_key(partition))
             ranked_through = None if mark is None else datetime.fromisoformat(mark.decode())
-            self._schedules[partition] = PartitionRankSchedule(ranker, ranked_through)
+            schedule = PartitionRankSchedule(ranker, ranked_through)
+            erased = self._progress.get(_erased_key(partition))
+            if erased is not None:
+                schedule.erased = _erased_from_json(erased)
+            self._schedules[partition] = schedule
         return self._schedules[partition]
+
+    def erase(self, partition: int, customer_id: str, erased_through: datetime | None) -> None:
+        """Erase a customer from stage 2 of its partition (under the fence lock, in the
+        transaction of its tombstone): the ranker forgets it, its `ranked` record goes (so
+        `GET /customers/{id}` answers 404), and its measurements published before the erase
+        (boundaries up to `erased_through`) are dropped when they are ranked."""
+        schedule = self.schedule(partition)
+        schedule.erase(customer_id, erased_through)
+        key = customer_id.encode()
+        if key in self._ranked:
+            del self._ranked[key]
+        self._save_erased(partition, schedule)
+        self._observer.classifications(self.rankers())
+
+    def _save_erased(self, partition: int, schedule: PartitionRankSchedule) -> None:
+        key = _erased_key(partition)
+        if schedule.erased:
+            self._progress[key] = _erased_json(schedule.erased)
+        elif key in self._progress:
+            del self._progress[key]
 
     def ranked_already(self, partition: int, item: MeasurementsItem) -> bool:
         """Ranked before a restart, in a committed transaction with its TierChanged events
@@ -237,6 +277,8 @@ class StageTwo:
                 self._ranked[customer.encode()] = record.to_json()
         if schedule.ranked_through is not None:
             self._progress[_progress_key(partition)] = schedule.ranked_through.isoformat().encode()
+        if self._progress.get(_erased_key(partition)) is not None:
+            self._save_erased(partition, schedule)
         self._observer.boundary_done(partition, point_of(item))
         self._observer.classifications(self.rankers())
         self._forget_populations(assigned)

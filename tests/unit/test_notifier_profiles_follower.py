@@ -31,6 +31,7 @@ class _Record:
     key: bytes | None
     value: bytes | None
     offset: int
+    timestamp: int = 0
 
 
 class _ScriptedConsumer:
