@@ -197,8 +197,11 @@ def test_hostile_ids_and_names_render_safely_for_every_channel(
         "mime-version",
         "content-type",
     }
-    # Folding may start the value on a continuation line; readers trim that whitespace.
-    assert parsed["Subject"].strip() == message.subject
+    # Folding may start the value on a continuation line; readers trim that whitespace. When
+    # a fold falls next to an RFC 2047 encoded word, Python's email package reads one space
+    # back as two (e.g. an id ending "\\x1f ¡" past column 78), so runs of spaces compare as
+    # one: the words and their order must come back exactly.
+    assert " ".join(parsed["Subject"].split()) == " ".join(message.subject.split())
     assert parsed["X-Tierstream-Idempotency-Key"] == message.idempotency_key
 
 
