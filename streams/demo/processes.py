@@ -89,6 +89,8 @@ def notifier_env(
         "TIERSTREAM_NOTIFIER__DEFAULT_OWNER": DEMO_OWNER,
         "TIERSTREAM_NOTIFIER__WEBHOOK__URL": webhook_url,
         "TIERSTREAM_NOTIFIER__WEBHOOK__SECRET": secret,
+        # The demo's sink is plain http on loopback; deployments use https.
+        "TIERSTREAM_NOTIFIER__WEBHOOK__ALLOW_PLAIN_HTTP": "true",
         "TIERSTREAM_NOTIFIER__PORT": str(port),
         # Everything goes to one owner here: a looser limit than the default (burst 3,
         # 6/min) shows single alerts as well as digests within a minute.
