@@ -26,6 +26,12 @@ class DemoNames:
 
     run_id: str
 
+    @property
+    def redis_prefix(self) -> str:
+        """The run's Redis key prefix; it starts with `tierstream` like every tierstream key,
+        so a Redis ACL user limited to `~tierstream*` (as scripts/infra makes) covers it."""
+        return f"tierstream-{self.run_id}"
+
     def topic(self, role: str) -> str:
         """The run's topic for `role` (orders, feedback, customers, tier-changes, dlq)."""
         return f"{self.run_id}-{role}"
@@ -83,7 +89,7 @@ def notifier_env(
         "TIERSTREAM_ACCESS__TOKENS_FILE": str(tokens_file),
         "TIERSTREAM_KAFKA_BOOTSTRAP": bootstrap,
         "TIERSTREAM_REDIS_URL": redis_url,
-        "TIERSTREAM_REDIS__KEY_PREFIX": names.run_id,
+        "TIERSTREAM_REDIS__KEY_PREFIX": names.redis_prefix,
         **names.topic_env(partitions),
         "TIERSTREAM_NOTIFIER__GROUP_ID": f"{names.run_id}-notifier",
         "TIERSTREAM_NOTIFIER__DEFAULT_OWNER": DEMO_OWNER,

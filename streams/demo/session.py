@@ -301,7 +301,9 @@ async def _cleanup(options: DemoOptions, names: DemoNames) -> None:
             RedisSettings(url=SecretStr(options.redis_url), ssl_ca_certs=options.redis_ca_file)
         )
         try:
-            keys = [key async for key in client.scan_iter(match=f"{names.run_id}:*", count=500)]
+            keys = [
+                key async for key in client.scan_iter(match=f"{names.redis_prefix}:*", count=500)
+            ]
             for start in range(0, len(keys), 500):
                 await client.delete(*keys[start : start + 500])
         finally:
