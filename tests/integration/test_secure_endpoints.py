@@ -15,11 +15,14 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as redis
+from prometheus_client import CollectorRegistry
 
 from schemas import Tier
 from streams.cli.main import main
 from streams.notifier.keys import Keys
 from streams.notifier.read_model import ReadModel
+from streams.notifier.service import Notifier
+from streams.settings import load_settings
 from tests.conftest import Infra
 from tests.integration.notifier_harness import (
     create_topics,
@@ -41,6 +44,7 @@ from tests.integration.worker_process import (
     tier_changes,
     worker_env,
 )
+from tiering import default_policy
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +56,13 @@ PARTITIONS = 2
 def secure(infra: Infra) -> SecureInfra:
     """The secured endpoints of the running infrastructure (after `infra` made sure it runs)."""
     return secure_infra()
+
+
+def _with_password(url: str, password: str) -> str:
+    """The redis[s]:// URL with another password for its user."""
+    changed = re.sub(r"//([^:/]+):[^@]*@", rf"//\1:{password}@", url)
+    assert changed != url
+    return changed
 
 
 def _replay_args(orders: Path, feedback: Path) -> list[str]:
@@ -169,9 +180,7 @@ def test_tier_lookup_with_a_wrong_redis_password_fails_naming_the_redis_url(
     secure: SecureInfra, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     wrong = "not-the-password-9d1e"
-    url = re.sub(r"//([^:/]+):[^@]*@", rf"//\1:{wrong}@", secure.redis_url)
-    assert url != secure.redis_url
-    for name, value in secure.redis_env(url=url).items():
+    for name, value in secure.redis_env(url=_with_password(secure.redis_url, wrong)).items():
         monkeypatch.setenv(name, value)
 
     assert main(["tier", "c-1"]) == 2
@@ -179,6 +188,39 @@ def test_tier_lookup_with_a_wrong_redis_password_fails_naming_the_redis_url(
     error = " ".join(capsys.readouterr().err.split())
     assert "Redis refused the user and password in TIERSTREAM_REDIS_URL" in error, error
     assert wrong not in error
+
+
+async def test_a_notifier_with_a_wrong_redis_password_is_not_ready_and_names_the_redis_url(
+    infra: Infra, secure: SecureInfra, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topics = await create_topics(infra, unique_name)
+    wrong = "not-the-password-0b7c"
+    env = {
+        **notifier_env(infra, unique_name, topics),
+        **secure.kafka_env(),
+        **secure.redis_env(url=_with_password(secure.redis_url, wrong)),
+        "TIERSTREAM_REDIS__KEY_PREFIX": f"tierstream-{unique_name}",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    notifier = Notifier(load_settings(), default_policy(), CollectorRegistry())
+    stop = asyncio.Event()
+    task = asyncio.create_task(notifier.run(stop))
+    try:
+        await wait_until(
+            lambda: "redis" in notifier.health_report().problems or task.done(),
+            20,
+            "a Redis problem in the health report",
+        )
+        report = notifier.health_report()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+    assert not report.ready
+    reason = report.problems["redis"]
+    assert "Redis refused the user and password in TIERSTREAM_REDIS_URL" in reason, reason
+    assert wrong not in reason
 
 
 def test_demo_runs_against_the_secured_broker_and_redis(
