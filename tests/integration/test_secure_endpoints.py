@@ -176,6 +176,29 @@ def test_replay_with_a_wrong_kafka_password_fails_naming_the_sasl_settings(
     assert wrong not in error
 
 
+def test_a_worker_with_a_wrong_kafka_password_stops_naming_the_sasl_settings(
+    infra: Infra, secure: SecureInfra, unique_name: str, tmp_path: Path
+) -> None:
+    wrong = "not-the-password-7e3d"
+    env = {
+        **worker_env(infra, unique_name, tmp_path / "data"),
+        **secure.kafka_env(password=wrong),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "worker"],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    error = " ".join(result.stderr.split())
+    assert result.returncode == 1, error[-3000:]
+    assert "cannot connect to Kafka: Kafka refused the SASL SCRAM-SHA-512 credentials" in error
+    assert "TIERSTREAM_KAFKA__SASL_PASSWORD" in error
+    assert wrong not in result.stdout + result.stderr
+
+
 def test_tier_lookup_with_a_wrong_redis_password_fails_naming_the_redis_url(
     secure: SecureInfra, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
