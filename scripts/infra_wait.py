@@ -41,12 +41,12 @@ async def kafka_round_trip(bootstrap: str, deadline: float) -> None:
     raise TimeoutError(f"no Kafka round trip on {bootstrap}: {last_error!r}")
 
 
-async def redis_ping(url: str, deadline: float) -> None:
+async def redis_ping(url: str, deadline: float, ca_file: str | None = None) -> None:
     import redis.asyncio as redis
 
     last_error: Exception | None = None
     while time.monotonic() < deadline:
-        client = redis.from_url(url)
+        client = redis.from_url(url, **({"ssl_ca_certs": ca_file} if ca_file else {}))
         try:
             if await client.ping():
                 return
@@ -63,14 +63,18 @@ def main() -> int:
     parser.add_argument("check", choices=["kafka", "redis"])
     parser.add_argument("address")
     parser.add_argument("--timeout", type=float, default=90.0)
+    parser.add_argument("--ca-file", help="CA of a rediss:// server (redis check only)")
     args = parser.parse_args()
     # Connection refusals while the broker boots are expected; report only the final verdict.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     deadline = time.monotonic() + args.timeout
-    check = kafka_round_trip if args.check == "kafka" else redis_ping
     try:
-        asyncio.run(check(args.address, deadline))
+        if args.check == "kafka":
+            asyncio.run(kafka_round_trip(args.address, deadline))
+        else:
+            asyncio.run(redis_ping(args.address, deadline, args.ca_file))
     except TimeoutError as error:
+        # The address may carry a password (rediss://user:password@...): never print it.
         print(f"infra: {args.check} not ready: {error}", file=sys.stderr)
         return 1
     return 0

@@ -153,13 +153,18 @@ class AccessSettings(BaseModel):
 
 
 class WebhookSettings(BaseModel):
-    """Signed JSON POSTs of alerts; enabled when `url` is set (then `secret` is required)."""
+    """Signed JSON POSTs of alerts; enabled when `url` is set (then `secret` is required).
+
+    The url must be https: an alert names a customer and its tier, and the signature proves
+    who sent it but does not hide it. Plain http only with `allow_plain_http` (a receiver on
+    the same host or a trusted network, as the demo's and the tests' local sinks)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     url: str | None = Field(default=None, pattern=r"^https?://")
     secret: SecretStr | None = None
     format: Literal["json", "slack"] = "json"
+    allow_plain_http: bool = False
     # Longer than a slow receiver takes: a request that times out may still have been
     # processed, and its retry is then a duplicate the receiver has to drop.
     timeout_seconds: float = Field(default=30.0, gt=0)
@@ -168,6 +173,16 @@ class WebhookSettings(BaseModel):
     def _signed(self) -> WebhookSettings:
         if self.url and not self.secret:
             raise ValueError("a webhook url needs a secret to sign the requests with")
+        return self
+
+    @model_validator(mode="after")
+    def _encrypted(self) -> WebhookSettings:
+        if self.url and self.url.lower().startswith("http://") and not self.allow_plain_http:
+            raise ValueError(
+                "TIERSTREAM_NOTIFIER__WEBHOOK__URL is plain http: use https, or set "
+                "TIERSTREAM_NOTIFIER__WEBHOOK__ALLOW_PLAIN_HTTP=true for a receiver on a "
+                "trusted network"
+            )
         return self
 
 
@@ -184,6 +199,18 @@ class EmailSettings(BaseModel):
     start_tls: bool = False
     sender: str = Field(default="tierstream@localhost", pattern=r"^[^@\s]+@[^@\s]+$")
     timeout_seconds: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _password_only_over_tls(self) -> EmailSettings:
+        # SMTP AUTH PLAIN/LOGIN sends the password base64-encoded, i.e. readable by anyone
+        # on the path, unless the connection is TLS from the start or after STARTTLS.
+        if self.password is not None and not (self.use_tls or self.start_tls):
+            raise ValueError(
+                "TIERSTREAM_NOTIFIER__EMAIL__PASSWORD is set but TLS is off: set "
+                "TIERSTREAM_NOTIFIER__EMAIL__USE_TLS=true (implicit TLS, port 465) or "
+                "TIERSTREAM_NOTIFIER__EMAIL__START_TLS=true (STARTTLS, port 587)"
+            )
+        return self
 
 
 class NotifierSettings(BaseModel):

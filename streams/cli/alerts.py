@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     """Exit 0 when everything is listed or resent, 1 when some deliveries still fail."""
     from redis.exceptions import RedisError
 
+    from streams.notifier.keys import explain_redis_error
     from streams.settings import ConfigError
 
     try:
@@ -86,5 +87,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"tierstream alerts: {error}", file=sys.stderr)
         return 2
     except (RedisError, OSError) as error:
-        print(f"tierstream alerts: cannot reach Redis: {error}", file=sys.stderr)
+        print(f"tierstream alerts: {explain_redis_error(error)}", file=sys.stderr)
         return 2

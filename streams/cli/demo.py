@@ -81,6 +81,15 @@ def run(args: argparse.Namespace) -> int:
             return 1
         bootstrap, redis_url = env["TIERSTREAM_KAFKA_BOOTSTRAP"], env["TIERSTREAM_REDIS_URL"]
     assert redis_url is not None  # both set, or both read from .infra/env
+    from streams.kafka.security import client_options
+    from streams.settings import ConfigError, load_settings
+
+    try:
+        # The SASL/TLS settings the worker and notifier it starts inherit, for its own clients.
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"tierstream demo: {error}", file=sys.stderr)
+        return 2
     workdir = Path(tempfile.mkdtemp(prefix="tierstream-demo-"))
     options = DemoOptions(
         bootstrap=bootstrap,
@@ -94,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         # Infra that stays up keeps no topics or keys of this run; `down` removes it all.
         cleanup_shared=args.keep_infra or not started_infra,
+        kafka_options=client_options(settings.kafka),
+        redis_ca_file=settings.redis.ssl_ca_certs,
     )
     try:
         return run_session(options)

@@ -12,10 +12,11 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from schemas import FeedbackEvent, OrderEvent
 
@@ -71,16 +72,28 @@ async def publish(
     rate: float | None = None,
     watermark: datetime | None = None,
     on_progress: object = None,
+    client_options: Mapping[str, Any] | None = None,
 ) -> ReplayReport:
-    """Produce events in the given order (rate-limited if asked), then the watermarks."""
+    """Produce events in the given order (rate-limited if asked), then the watermarks.
+    `client_options`: the security options of streams.kafka.security.client_options."""
     from aiokafka import AIOKafkaProducer
 
     from streams.kafka.admin import ensure_topics
     from streams.pipeline.headers import Watermark, cloudevent_headers
 
-    await ensure_topics(bootstrap, [orders_topic, feedback_topic], partitions, replication)
+    await ensure_topics(
+        bootstrap,
+        [orders_topic, feedback_topic],
+        partitions,
+        replication,
+        client_options=client_options,
+    )
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        **(client_options or {}),
     )
     await producer.start()
     published = 0
@@ -126,10 +139,12 @@ async def publish(
 
 def run(args: argparse.Namespace) -> int:
     """Read the files, publish, report; Ctrl-C stops after flushing what was sent."""
+    from aiokafka.errors import KafkaConnectionError
     from rich.console import Console
     from rich.progress import Progress
 
     from streams.data.csv_input import CsvError, CsvReport, read_feedback, read_orders
+    from streams.kafka.security import client_options, explain_connection_failure
     from streams.settings import ConfigError, load_settings
 
     console = Console(stderr=True)
@@ -164,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
         rate=args.rate,
         watermark=args.watermark,
         on_progress=lambda n: progress.advance(task, n),
+        client_options=client_options(settings.kafka),
     )
     with progress:
         try:
@@ -171,6 +187,10 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             console.print("tierstream replay: interrupted; what was sent before Ctrl-C is flushed")
             return 130
+        except KafkaConnectionError:
+            reason = asyncio.run(explain_connection_failure(settings.kafka))
+            console.print(f"tierstream replay: cannot connect to Kafka: {reason}")
+            return 1
     watermark = report.watermark.isoformat() if report.watermark else "none"
     console.print(
         f"published {report.published:,} of {report.total:,} events to "

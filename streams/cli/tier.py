@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the classification; exit 1 when the read model does not know the customer."""
     from redis.exceptions import RedisError
 
+    from streams.notifier.keys import explain_redis_error
     from streams.notifier.read_model import StoredClassification
     from streams.settings import ConfigError
 
@@ -44,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"tierstream tier: {error}", file=sys.stderr)
         return 2
     except (RedisError, OSError) as error:
-        print(f"tierstream tier: cannot read the read model from Redis: {error}", file=sys.stderr)
+        print(
+            f"tierstream tier: cannot read the read model: {explain_redis_error(error)}",
+            file=sys.stderr,
+        )
         return 2
     if not isinstance(stored, StoredClassification):
         print(

@@ -46,24 +46,33 @@ def run(args: argparse.Namespace) -> int:
         )
     import asyncio
 
+    from aiokafka.errors import KafkaConnectionError
+
     from streams.kafka.admin import ensure_topics
-    from streams.kafka.security import client_options
+    from streams.kafka.security import client_options, explain_connection_failure
 
     worker = create_worker(settings, policy)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Before Faust starts: its producer must see every co-partitioned topic with its full
     # partition count, or explicit-partition sends to internal topics fail. The customers
     # topic first, as a compacted topic (the latest profile per customer is what it holds).
-    asyncio.run(
-        ensure_topics(
-            settings.kafka.bootstrap,
-            [settings.topics.customers],
-            settings.topics.partitions,
-            settings.topics.replication_factor,
-            config={"cleanup.policy": "compact"},
-            client_options=client_options(settings.kafka),
+    # The first connection: a broker that refuses it (a wrong password, an untrusted
+    # certificate) stops the worker here with the setting to fix, not in Faust's retries.
+    try:
+        asyncio.run(
+            ensure_topics(
+                settings.kafka.bootstrap,
+                [settings.topics.customers],
+                settings.topics.partitions,
+                settings.topics.replication_factor,
+                config={"cleanup.policy": "compact"},
+                client_options=client_options(settings.kafka),
+            )
         )
-    )
+    except KafkaConnectionError:
+        reason = asyncio.run(explain_connection_failure(settings.kafka))
+        print(f"tierstream worker: cannot connect to Kafka: {reason}", file=sys.stderr)
+        return 1
     asyncio.run(
         ensure_topics(
             settings.kafka.bootstrap,

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from schemas import FeedbackEvent, OrderEvent
 from streams.data.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
@@ -72,17 +73,23 @@ async def paced_replay(
     final: datetime | None,
     on_progress: Callable[[int, datetime], None],
     watermark_every: float = 0.5,
+    client_options: Mapping[str, Any] | None = None,
 ) -> int:
     """Publish `events` (orders, feedback topics) at `rate` per second, keyed by customer,
     with CloudEvents headers; watermarks at the last published event time every
     `watermark_every` seconds and `final` at the end. Returns the number published;
-    cancelling stops it after flushing what was sent."""
+    cancelling stops it after flushing what was sent. `client_options`: SASL/TLS options
+    (streams.kafka.security.client_options)."""
     from aiokafka import AIOKafkaProducer
 
     from streams.pipeline.headers import Watermark, cloudevent_headers
 
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        **(client_options or {}),
     )
     await producer.start()
 

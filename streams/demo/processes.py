@@ -26,6 +26,12 @@ class DemoNames:
 
     run_id: str
 
+    @property
+    def redis_prefix(self) -> str:
+        """The run's Redis key prefix; it starts with `tierstream` like every tierstream key,
+        so a Redis ACL user limited to `~tierstream*` (as scripts/infra makes) covers it."""
+        return f"tierstream-{self.run_id}"
+
     def topic(self, role: str) -> str:
         """The run's topic for `role` (orders, feedback, customers, tier-changes, dlq)."""
         return f"{self.run_id}-{role}"
@@ -83,12 +89,14 @@ def notifier_env(
         "TIERSTREAM_ACCESS__TOKENS_FILE": str(tokens_file),
         "TIERSTREAM_KAFKA_BOOTSTRAP": bootstrap,
         "TIERSTREAM_REDIS_URL": redis_url,
-        "TIERSTREAM_REDIS__KEY_PREFIX": names.run_id,
+        "TIERSTREAM_REDIS__KEY_PREFIX": names.redis_prefix,
         **names.topic_env(partitions),
         "TIERSTREAM_NOTIFIER__GROUP_ID": f"{names.run_id}-notifier",
         "TIERSTREAM_NOTIFIER__DEFAULT_OWNER": DEMO_OWNER,
         "TIERSTREAM_NOTIFIER__WEBHOOK__URL": webhook_url,
         "TIERSTREAM_NOTIFIER__WEBHOOK__SECRET": secret,
+        # The demo's sink is plain http on loopback; deployments use https.
+        "TIERSTREAM_NOTIFIER__WEBHOOK__ALLOW_PLAIN_HTTP": "true",
         "TIERSTREAM_NOTIFIER__PORT": str(port),
         # Everything goes to one owner here: a looser limit than the default (burst 3,
         # 6/min) shows single alerts as well as digests within a minute.

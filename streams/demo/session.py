@@ -13,8 +13,10 @@ import signal
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -46,6 +48,11 @@ class DemoOptions:
     partitions: int
     seed: int
     cleanup_shared: bool
+    # The demo's own clients connect as the processes it starts do (they inherit the
+    # TIERSTREAM_KAFKA__* and TIERSTREAM_REDIS__* variables): SASL/TLS options of
+    # streams.kafka.security.client_options and the CA of a rediss:// URL.
+    kafka_options: Mapping[str, Any] = field(default_factory=dict)
+    redis_ca_file: Path | None = None
 
 
 def run_session(options: DemoOptions) -> int:
@@ -89,7 +96,9 @@ class _Session:
 
         roles = ("orders", "feedback", "tier-changes", "dlq")
         topics = [names.topic(role) for role in roles]
-        await ensure_topics(options.bootstrap, topics, options.partitions, 1)
+        await ensure_topics(
+            options.bootstrap, topics, options.partitions, 1, client_options=options.kafka_options
+        )
         url = await self.sink.start()
         failure: str | None = None
         tasks: list[asyncio.Task[object]] = []
@@ -167,6 +176,7 @@ class _Session:
             rate=rate,
             final=final_watermark(sample, EPOCH_SECONDS),
             on_progress=board.on_progress,
+            client_options=self.options.kafka_options,
         )
         board.replay_done = True
 
@@ -182,6 +192,7 @@ class _Session:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             enable_auto_commit=False,
+            **self.options.kafka_options,
         )
         await consumer.start()
         try:
@@ -272,10 +283,13 @@ def _task_failure(tasks: list[asyncio.Task[object]]) -> str | None:
 async def _cleanup(options: DemoOptions, names: DemoNames) -> None:
     """Delete the run's topics and Redis keys from infrastructure that stays up."""
     from aiokafka.admin import AIOKafkaAdminClient
-    from redis.asyncio import Redis
+    from pydantic import SecretStr
+
+    from streams.notifier.keys import connect
+    from streams.settings import RedisSettings
 
     try:
-        admin = AIOKafkaAdminClient(bootstrap_servers=options.bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=options.bootstrap, **options.kafka_options)
         await admin.start()
         try:
             ours = [t for t in await admin.list_topics() if t.startswith(f"{names.run_id}-")]
@@ -283,9 +297,13 @@ async def _cleanup(options: DemoOptions, names: DemoNames) -> None:
                 await asyncio.wait_for(admin.delete_topics(ours), timeout=30)
         finally:
             await admin.close()
-        client = Redis.from_url(options.redis_url)
+        client = connect(
+            RedisSettings(url=SecretStr(options.redis_url), ssl_ca_certs=options.redis_ca_file)
+        )
         try:
-            keys = [key async for key in client.scan_iter(match=f"{names.run_id}:*", count=500)]
+            keys = [
+                key async for key in client.scan_iter(match=f"{names.redis_prefix}:*", count=500)
+            ]
             for start in range(0, len(keys), 500):
                 await client.delete(*keys[start : start + 500])
         finally:

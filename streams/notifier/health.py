@@ -119,6 +119,8 @@ class RedisGuard:
         """
         from redis.exceptions import RedisError
 
+        from streams.notifier.keys import explain_redis_error
+
         wait = _FIRST_WAIT
         while True:
             try:
@@ -126,12 +128,17 @@ class RedisGuard:
             except (RedisError, OSError) as error:
                 if not self._health.has_problem("redis"):
                     since = datetime.now(UTC).isoformat(timespec="seconds")
+                    # A refused password or certificate does not heal by waiting: say which
+                    # setting to fix (a rotated password may still be fixed on the server).
+                    why = type(error).__name__
+                    if _is_configuration(error):
+                        why = f"{why}: {explain_redis_error(error)}"
                     self._health.problem(
                         "redis",
-                        f"Redis unreachable since {since} ({type(error).__name__}); alerts "
+                        f"Redis unreachable since {since} ({why}); alerts "
                         "wait and are sent once it answers",
                     )
-                    log.warning("Redis unreachable (%s); waiting for it", type(error).__name__)
+                    log.warning("Redis unreachable (%s); waiting for it", why)
                     if self._on_outage is not None:
                         self._on_outage(True)
                 if self._is_stopping():
@@ -147,3 +154,12 @@ class RedisGuard:
                 if self._on_outage is not None:
                     self._on_outage(False)
             return result
+
+
+def _is_configuration(error: BaseException) -> bool:
+    """Whether a Redis error means wrong credentials, rights or CA rather than an outage."""
+    from redis.exceptions import AuthenticationError, NoPermissionError
+
+    if isinstance(error, AuthenticationError | NoPermissionError):
+        return True
+    return "certificate verify failed" in str(error).lower()

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from streams.settings import RedisSettings
 
-__all__ = ["Keys", "connect", "text"]
+__all__ = ["Keys", "connect", "explain_redis_error", "text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +68,24 @@ def connect(settings: RedisSettings) -> redis_async.Redis:
     if settings.ssl_ca_certs is not None:
         options["ssl_ca_certs"] = str(settings.ssl_ca_certs)
     return redis_async.from_url(settings.url.get_secret_value(), **options)
+
+
+def explain_redis_error(error: BaseException) -> str:
+    """What a Redis client error says about the configuration, naming the setting to fix.
+    Never quotes TIERSTREAM_REDIS_URL: it may hold the password."""
+    from redis.exceptions import AuthenticationError, NoPermissionError
+
+    message = str(error)
+    if isinstance(error, AuthenticationError) or "WRONGPASS" in message:
+        return (
+            "Redis refused the user and password in TIERSTREAM_REDIS_URL "
+            "(rediss://USER:PASSWORD@HOST:PORT/DB)"
+        )
+    if isinstance(error, NoPermissionError):
+        return (
+            "the Redis ACL user of TIERSTREAM_REDIS_URL lacks a permission: its key pattern "
+            "must cover TIERSTREAM_REDIS__KEY_PREFIX and it needs the commands tierstream uses"
+        )
+    if "certificate verify failed" in message.lower():
+        return "the Redis TLS certificate is not trusted: check TIERSTREAM_REDIS__SSL_CA_CERTS"
+    return f"cannot reach Redis at TIERSTREAM_REDIS_URL ({type(error).__name__}: {message})"

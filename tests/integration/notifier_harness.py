@@ -255,6 +255,8 @@ def notifier_env(infra: Infra, name: str, topics: tuple[str, str], **extra: str)
         "TIERSTREAM_NOTIFIER__PORT": str(free_port()),
         "TIERSTREAM_NOTIFIER__BACKOFF_BASE_SECONDS": "0.01",
         "TIERSTREAM_NOTIFIER__BACKOFF_MAX_SECONDS": "0.1",
+        # The tests' webhook sinks are plain http on loopback.
+        "TIERSTREAM_NOTIFIER__WEBHOOK__ALLOW_PLAIN_HTTP": "true",
     }
     env.update({f"TIERSTREAM_NOTIFIER__{key.upper()}": value for key, value in extra.items()})
     return env

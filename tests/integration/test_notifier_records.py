@@ -148,6 +148,7 @@ async def test_replay_sends_an_alert_parked_twice_once_and_marks_it_sent(
     monkeypatch.setenv("TIERSTREAM_REDIS__KEY_PREFIX", unique_name)
     monkeypatch.setenv("TIERSTREAM_NOTIFIER__WEBHOOK__URL", url)
     monkeypatch.setenv("TIERSTREAM_NOTIFIER__WEBHOOK__SECRET", SECRET)
+    monkeypatch.setenv("TIERSTREAM_NOTIFIER__WEBHOOK__ALLOW_PLAIN_HTTP", "true")  # local sink
     try:
         # Two entries for one alert: two replicas parked it, or a replay re-parked it.
         for _ in range(2):
@@ -176,6 +177,7 @@ async def test_replay_skips_an_alert_already_marked_sent_and_drops_its_entry(
     monkeypatch.setenv("TIERSTREAM_REDIS__KEY_PREFIX", unique_name)
     monkeypatch.setenv("TIERSTREAM_NOTIFIER__WEBHOOK__URL", url)
     monkeypatch.setenv("TIERSTREAM_NOTIFIER__WEBHOOK__SECRET", SECRET)
+    monkeypatch.setenv("TIERSTREAM_NOTIFIER__WEBHOOK__ALLOW_PLAIN_HTTP", "true")  # local sink
     try:
         # A digest of both was parked; one of them went out since (a replay that stopped
         # after sending, before dropping the entry, leaves exactly this).
@@ -202,7 +204,9 @@ async def test_a_live_delivery_after_a_replay_is_a_duplicate(
     alert = _alert("c-1")
     sink = WebhookSink()
     url = await sink.start()
-    channel = WebhookChannel(WebhookSettings(url=url, secret=SECRET), SystemClock().time)
+    channel = WebhookChannel(
+        WebhookSettings(url=url, secret=SECRET, allow_plain_http=True), SystemClock().time
+    )
     try:
         await deliverer.store.add("webhook", [alert], OWNER, "webhook: HTTP 503", 3, mark=False)
         assert await deliverer.replay([channel]) == (1, 0)

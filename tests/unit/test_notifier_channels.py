@@ -56,8 +56,10 @@ def test_channels_are_off_unless_configured(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_webhook_body_is_the_json_payload_or_the_slack_payload() -> None:
     message = _message()
-    plain = WebhookSettings(url="http://sink/x", secret=SecretStr("k"))
-    slack = WebhookSettings(url="http://sink/x", secret=SecretStr("k"), format="slack")
+    plain = WebhookSettings(url="http://sink/x", secret=SecretStr("k"), allow_plain_http=True)
+    slack = WebhookSettings(
+        url="http://sink/x", secret=SecretStr("k"), allow_plain_http=True, format="slack"
+    )
     assert json.loads(WebhookChannel(plain, lambda: 0.0).body(message)) == message.payload
     assert "blocks" in json.loads(WebhookChannel(slack, lambda: 0.0).body(message))
 
@@ -67,7 +69,8 @@ def test_signed_headers_verify_against_the_sent_body() -> None:
 
     message = _message()
     body = WebhookChannel(
-        WebhookSettings(url="http://sink/x", secret=SecretStr("k")), lambda: 1e9
+        WebhookSettings(url="http://sink/x", secret=SecretStr("k"), allow_plain_http=True),
+        lambda: 1e9,
     ).body(message)
     headers = signature_headers("k", body, 1e9, message.idempotency_key)
     assert verify_signature(

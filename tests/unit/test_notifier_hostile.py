@@ -119,10 +119,13 @@ _PLAIN = re.compile(r"[A-Za-z0-9_+-]+@[A-Za-z0-9]+(\.[A-Za-z0-9]+)*")
 _TOKEN = re.compile(r"[A-Za-z0-9._+-]{1,64}|sha256-[0-9a-f]{32}")
 _EMAIL = EmailChannel(EmailSettings(host="127.0.0.1", port=9))
 _JSON_HOOK = WebhookChannel(
-    WebhookSettings(url="http://127.0.0.1:9/hook", secret=SecretStr("k")), lambda: 0.0
+    WebhookSettings(url="http://127.0.0.1:9/hook", secret=SecretStr("k"), allow_plain_http=True),
+    lambda: 0.0,
 )
 _SLACK_HOOK = WebhookChannel(
-    WebhookSettings(url="http://127.0.0.1:9/hook", secret=SecretStr("k"), format="slack"),
+    WebhookSettings(
+        url="http://127.0.0.1:9/hook", secret=SecretStr("k"), allow_plain_http=True, format="slack"
+    ),
     lambda: 0.0,
 )
 

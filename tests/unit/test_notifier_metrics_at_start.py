@@ -49,7 +49,9 @@ def _alert_series(registry: CollectorRegistry) -> dict[tuple[str, str], float]:
 def test_every_channel_and_outcome_is_exported_at_zero_before_any_record() -> None:
     registry = _started(
         NotifierSettings(
-            webhook=WebhookSettings(url="http://127.0.0.1:9/hook", secret=SecretStr("k")),
+            webhook=WebhookSettings(
+                url="http://127.0.0.1:9/hook", secret=SecretStr("k"), allow_plain_http=True
+            ),
             email=EmailSettings(host="smtp.example.com"),
         )
     )
