@@ -36,6 +36,21 @@ __all__ = ["ALERTS_PATH", "build_app", "web_address"]
 ALERTS_PATH = "/alerts/stream"
 # A comment line this often keeps proxies from closing an idle stream.
 _KEEPALIVE_MS = 15_000
+
+
+def _block_ms(client: redis_async.Redis) -> int:
+    """How long one XREAD may block: the keep-alive interval, but well inside the client's
+    socket read timeout (redis-py 8 defaults to 5 s), or the read fails with TimeoutError
+    and the stream of a quiet manager ends."""
+    from redis._defaults import DEFAULT_SOCKET_TIMEOUT
+
+    # Not given in the URL or options: the connection's default applies.
+    timeout = client.connection_pool.connection_kwargs.get("socket_timeout", DEFAULT_SOCKET_TIMEOUT)
+    if timeout is None:
+        return _KEEPALIVE_MS
+    return max(100, min(_KEEPALIVE_MS, int(float(timeout) * 1000 * 0.8)))
+
+
 _STREAM_ID = re.compile(r"(\d{1,20})-(\d{1,20})")
 _UNAUTHORIZED = "a bearer token is needed: Authorization: Bearer TOKEN"
 _FORBIDDEN = "this token does not cover that manager's alerts"
@@ -172,9 +187,10 @@ async def _serve(
     )
     await response.prepare(request)
     await response.write(b": connected\n\n")
+    block_ms = _block_ms(client)
     try:
         while True:
-            result: Any = await client.xread({stream: last_id}, count=100, block=_KEEPALIVE_MS)
+            result: Any = await client.xread({stream: last_id}, count=100, block=block_ms)
             if not result:
                 await response.write(b": keep-alive\n\n")
                 continue

@@ -157,6 +157,22 @@ async def test_a_manager_token_reads_only_its_managers_alerts(alerts: Alerts) ->
         assert second["id"] == later
 
 
+async def test_a_stream_idle_longer_than_the_redis_read_timeout_still_delivers(
+    alerts: Alerts,
+) -> None:
+    """redis-py 8 gives up on a reply after 5 s (its default socket timeout): an XREAD that
+    blocks longer would end the stream of a quiet manager with a TimeoutError."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(alerts.url(), headers=_bearer(M1)) as response,
+    ):
+        assert response.status == 200
+        await asyncio.sleep(7)
+        later = await alerts.add("m-1", 1)
+        (frame,) = await _frames(response, 1)
+        assert frame["id"] == later
+
+
 async def test_an_admin_token_reads_every_managers_alerts(alerts: Alerts) -> None:
     for number, manager in enumerate(("m-1", "m-2", "m-3")):
         await alerts.add(manager, number)
