@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 import uuid
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
@@ -70,9 +71,12 @@ addresses = st.one_of(
 
 @dataclass(frozen=True)
 class _Record:
+    """What the notifier reads of an aiokafka ConsumerRecord."""
+
     key: bytes | None
     value: bytes
     offset: int
+    timestamp: int  # milliseconds since the epoch, as Kafka stamps it
 
 
 class _Loop:
@@ -164,7 +168,9 @@ async def _through_the_notifier(
     )
     try:
         notifier.profiles.managers[event.customer_id] = manager
-        record = _Record(event.customer_id.encode(), event.model_dump_json().encode(), 0)
+        record = _Record(
+            event.customer_id.encode(), event.model_dump_json().encode(), 0, int(time.time() * 1000)
+        )
         await notifier.handle(TP, record)  # type: ignore[arg-type]
         notifier.dispatcher.flush(notifier.clock.monotonic())
         async with asyncio.timeout(20):
