@@ -34,6 +34,25 @@ class RevocationFence:
         if self.gate is not None:
             self.gate.install()
 
+    def track_taken(self, manual: Any) -> Callable[[Any], bool]:
+        """Stamp each event of the (noack) stream `manual` with the generation it is taken
+        in. The returned check says, once per event, whether it was taken in the current
+        generation: one taken before a revocation is not processed after it (the consumer
+        goes back to the committed offsets and delivers it again)."""
+        taken_in: dict[int, int] = {}
+
+        def stamp(value: Any) -> Any:
+            # Faust runs a stream's processors as it takes an event, with current_event set.
+            taken_in[id(manual.current_event)] = self.generation
+            return value
+
+        manual.add_processor(stamp)
+
+        def current(event: Any) -> bool:
+            return taken_in.pop(id(event), None) == self.generation
+
+        return current
+
     async def each_record(self, stream: Any, handle: Callable[[Any], Awaitable[None]]) -> None:
         """The loop of a per-record agent (stage 0, profiles): each record under the gate,
         skipped when taken before a revocation (the consumer delivers it again)."""

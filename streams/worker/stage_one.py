@@ -127,19 +127,11 @@ class StageOne:
         pipeline; acked once their writes and outputs are handed to Faust, so they commit
         together."""
         manual: Any = stream.noack()
-        taken_in: dict[int, int] = {}
-
-        def stamp(value: bytes) -> bytes:
-            # The generation a record was taken in: one taken before a revocation is not
-            # processed after it (the consumer delivers it again from the committed offset).
-            taken_in[id(manual.current_event)] = fence.generation
-            return value
-
-        manual.add_processor(stamp)
+        taken_now = fence.track_taken(manual)
         async for events in manual.noack_take(batch_records, batch_seconds):
             fence.install_gate()
             async with fence.lock:
-                current = [e for e in events if taken_in.pop(id(e), None) == fence.generation]
+                current = [event for event in events if taken_now(event)]
                 for event in await self.process(current) if current else ():
                     await manual.ack(event)
 

@@ -36,7 +36,7 @@ from streams.worker.revocation_fence import RevocationFence
 from tiering import Policy
 from tiering.value import ValueModel
 
-__all__ = ["StageTwo"]
+__all__ = ["PendingMeasurements", "StageTwo"]
 
 log = logging.getLogger("tierstream.worker")
 
@@ -65,6 +65,37 @@ def _erased_json(erased: dict[str, datetime]) -> bytes:
 
 def _erased_from_json(raw: bytes) -> dict[str, datetime]:
     return {customer: datetime.fromisoformat(at) for customer, at in json.loads(raw).items()}
+
+
+class PendingMeasurements:
+    """Each partition's measurements waiting for the end marker of their boundary, kept for
+    the revocation generation they were taken in.
+
+    After a revocation the consumer goes back to the committed offsets and delivers the
+    uncommitted measurements and markers again. Measurements taken before it must go: kept,
+    they joined the re-delivered *earlier* boundary's marker, and a customer was ranked a
+    boundary early (seen: an `initial` TierChanged a day early, then an extra `lateral` one,
+    when a second worker joined).
+    """
+
+    def __init__(self) -> None:
+        self._generation = 0
+        self._by_partition: dict[int, list[tuple[Any, Any]]] = defaultdict(list)
+
+    def add(self, generation: int, partition: int, entry: tuple[Any, Any]) -> None:
+        """Hold (measurement, source event) of `partition`, taken in `generation`."""
+        self._forget_before(generation)
+        self._by_partition[partition].append(entry)
+
+    def take(self, generation: int, partition: int) -> list[tuple[Any, Any]]:
+        """What `partition` holds for the marker taken now, in `generation`."""
+        self._forget_before(generation)
+        return self._by_partition.pop(partition, [])
+
+    def _forget_before(self, generation: int) -> None:
+        if generation != self._generation:
+            self._by_partition.clear()
+            self._generation = generation
 
 
 class StageTwo:
@@ -228,14 +259,17 @@ class StageTwo:
         marker of their boundary, or a progress marker, is ranked; so a crash re-reads them.
         `assigned()`: the measurements partitions assigned to this worker."""
         manual = stream.noack()
-        pending: dict[int, list[Any]] = defaultdict(list)
+        taken_now = fence.track_taken(manual)
+        pending = PendingMeasurements()
         async for event in manual.events():
+            if not taken_now(event):
+                continue  # taken before a revocation: delivered again from the committed offset
             partition = event.message.partition
             record = parse_measurements_record(event.message.value)
             if isinstance(record, tuple):
-                pending[partition].append((record[1], event))
+                pending.add(fence.generation, partition, (record[1], event))
                 continue
-            held = pending.pop(partition, [])
+            held = pending.take(fence.generation, partition)
             item = record
             if isinstance(item, BoundaryEnd):
                 item = BoundaryEnd(item.boundary, tuple(measurement for measurement, _ in held))
