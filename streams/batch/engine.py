@@ -338,17 +338,7 @@ def classify(measured: pl.DataFrame, policy: Policy) -> pl.DataFrame:
         how="left",
         maintain_order="left",
     ).with_columns(pl.col("abc_class").fill_null("C"))
-    return frame.select(
-        "customer_id",
-        pl.col("abc_class").alias("tier"),
-        "abc_class",
-        "r_score",
-        "f_score",
-        "m_score",
-        "rfm_segment",
-        "lifecycle",
-        "risk",
-        "recency_days",
-        "frequency",
-        "monetary",
-    )
+    from streams.cli.score import OUTPUT_COLUMNS
+
+    # In `score` no customer has a previous tier, so hysteresis holds none: tier = ABC class.
+    return frame.with_columns(pl.col("abc_class").alias("tier")).select(OUTPUT_COLUMNS)
