@@ -65,6 +65,17 @@ def _deliverer(
     )
 
 
+def _replay_env(
+    monkeypatch: pytest.MonkeyPatch, infra: Infra, prefix: str, webhook_url: str
+) -> None:
+    """What `tierstream alerts replay` reads: this test's Redis keys and the local sink."""
+    monkeypatch.setenv("TIERSTREAM_REDIS_URL", infra.redis_url)
+    monkeypatch.setenv("TIERSTREAM_REDIS__KEY_PREFIX", prefix)
+    monkeypatch.setenv("TIERSTREAM_NOTIFIER__WEBHOOK__URL", webhook_url)
+    monkeypatch.setenv("TIERSTREAM_NOTIFIER__WEBHOOK__SECRET", SECRET)
+    monkeypatch.setenv("TIERSTREAM_NOTIFIER__WEBHOOK__ALLOW_PLAIN_HTTP", "true")  # local sink
+
+
 async def _dead_letters(infra: Infra, topic: str, count: int) -> list[dict[str, Any]]:
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=infra.kafka_bootstrap, auto_offset_reset="earliest"
@@ -144,11 +155,7 @@ async def test_replay_sends_an_alert_parked_twice_once_and_marks_it_sent(
     alert = _alert("c-1")
     sink = WebhookSink()
     url = await sink.start()
-    monkeypatch.setenv("TIERSTREAM_REDIS_URL", infra.redis_url)
-    monkeypatch.setenv("TIERSTREAM_REDIS__KEY_PREFIX", unique_name)
-    monkeypatch.setenv("TIERSTREAM_NOTIFIER__WEBHOOK__URL", url)
-    monkeypatch.setenv("TIERSTREAM_NOTIFIER__WEBHOOK__SECRET", SECRET)
-    monkeypatch.setenv("TIERSTREAM_NOTIFIER__WEBHOOK__ALLOW_PLAIN_HTTP", "true")  # local sink
+    _replay_env(monkeypatch, infra, unique_name, url)
     try:
         # Two entries for one alert: two replicas parked it, or a replay re-parked it.
         for _ in range(2):
@@ -173,11 +180,7 @@ async def test_replay_skips_an_alert_already_marked_sent_and_drops_its_entry(
     sent, waiting = _alert("c-1"), _alert("c-2")
     sink = WebhookSink()
     url = await sink.start()
-    monkeypatch.setenv("TIERSTREAM_REDIS_URL", infra.redis_url)
-    monkeypatch.setenv("TIERSTREAM_REDIS__KEY_PREFIX", unique_name)
-    monkeypatch.setenv("TIERSTREAM_NOTIFIER__WEBHOOK__URL", url)
-    monkeypatch.setenv("TIERSTREAM_NOTIFIER__WEBHOOK__SECRET", SECRET)
-    monkeypatch.setenv("TIERSTREAM_NOTIFIER__WEBHOOK__ALLOW_PLAIN_HTTP", "true")  # local sink
+    _replay_env(monkeypatch, infra, unique_name, url)
     try:
         # A digest of both was parked; one of them went out since (a replay that stopped
         # after sending, before dropping the entry, leaves exactly this).
