@@ -2,9 +2,20 @@
 
 from schemas.classification import Classification, ClassificationMetrics, Reason, RfmScores
 from schemas.events import FeedbackEvent, FeedbackKind, OrderEvent, OrderKind
-from schemas.vocabulary import AbcClass, ChangedField, Direction, Lifecycle, RfmSegment, Risk, Tier
+from schemas.profile import ProfileDimensions
+from schemas.vocabulary import (
+    TIER_NAME_PATTERN,
+    AbcClass,
+    ChangedField,
+    Direction,
+    Lifecycle,
+    RfmSegment,
+    Risk,
+    TierName,
+)
 
 __all__ = [
+    "TIER_NAME_PATTERN",
     "AbcClass",
     "ChangedField",
     "Classification",
@@ -15,9 +26,10 @@ __all__ = [
     "Lifecycle",
     "OrderEvent",
     "OrderKind",
+    "ProfileDimensions",
     "Reason",
     "RfmScores",
     "RfmSegment",
     "Risk",
-    "Tier",
+    "TierName",
 ]

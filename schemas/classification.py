@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from schemas.vocabulary import AbcClass, Lifecycle, RfmSegment, Risk, Tier
+from schemas.vocabulary import AbcClass, Lifecycle, RfmSegment, Risk, TierName
 
 __all__ = ["Classification", "ClassificationMetrics", "Reason", "RfmScores"]
 
@@ -33,16 +33,20 @@ class Classification(BaseModel):
     """A customer's classification at one instant.
 
     Inactive customers (no purchase in the window) have no RFM scores and no segment.
+    `tier` is one of the policy's tier names (contract 1.5; A, B or C under the default
+    policy). `rising_star` (contract 1.5): below the top tier, but its projected value would
+    rank it in a higher tier (`tiering.rising`).
     """
 
     model_config = _FROZEN
 
-    tier: Tier
+    tier: TierName
     abc_class: AbcClass
     scores: RfmScores | None
     segment: RfmSegment | None
     lifecycle: Lifecycle
     risk: Risk
+    rising_star: bool = False
 
 
 class ClassificationMetrics(BaseModel):

@@ -12,12 +12,12 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.classification import Classification, ClassificationMetrics, Reason
-from schemas.profile import AccountManager
+from schemas.profile import AccountManager, ProfileDimensions
 from schemas.vocabulary import ChangedField, Direction
 
 __all__ = ["CONTRACT_VERSION", "TierChanged", "tier_changed_event_id"]
 
-CONTRACT_VERSION = "1.4"
+CONTRACT_VERSION = "1.5"
 # Fixed namespace so that ids are stable across processes and releases.
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1c1c3e-7d9a-4c36-9a43-2f1f0c6a7b11")
 
@@ -31,10 +31,18 @@ def tier_changed_event_id(
     """A UUIDv5 over the customer, the instant and both classifications.
 
     Same history → same id; two different changes of one customer differ in instant or content.
+    A classification that is not a rising star hashes as it did before contract 1.5 added
+    the flag, so the ids of replayed history (and the notifier's dedupe) stay as published.
     """
-    before = previous.model_dump_json() if previous is not None else "null"
-    name = f"{customer_id}|{occurred_at.isoformat()}|{before}|{current.model_dump_json()}"
+    before = _hashed(previous) if previous is not None else "null"
+    name = f"{customer_id}|{occurred_at.isoformat()}|{before}|{_hashed(current)}"
     return str(uuid.uuid5(_EVENT_ID_NAMESPACE, name))
+
+
+def _hashed(classification: Classification) -> str:
+    if classification.rising_star:
+        return classification.model_dump_json()
+    return classification.model_dump_json(exclude={"rising_star"})
 
 
 class TierChanged(BaseModel):
@@ -59,3 +67,8 @@ class TierChanged(BaseModel):
         description="the value model behind the metrics' value fields; null without one",
     )
     account_manager: AccountManager | None = None
+    profile: ProfileDimensions | None = Field(
+        default=None,
+        description="the customer's industry, size and region when the change was ranked "
+        "(contract 1.5); null when no profile is known",
+    )

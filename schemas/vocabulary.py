@@ -7,15 +7,19 @@ These enums are part of the public event contract (they appear as strings in eve
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
+
+from pydantic import StringConstraints
 
 __all__ = [
+    "TIER_NAME_PATTERN",
     "AbcClass",
     "ChangedField",
     "Direction",
     "Lifecycle",
     "RfmSegment",
     "Risk",
-    "Tier",
+    "TierName",
 ]
 
 
@@ -27,23 +31,12 @@ class AbcClass(StrEnum):
     C = "C"
 
 
-class Tier(StrEnum):
-    """The policy's service tier; by default the ABC class with hysteresis on downgrades.
-
-    Ordered: A is the highest tier (`Tier.A.rank == 0`).
-    """
-
-    A = "A"
-    B = "B"
-    C = "C"
-
-    @property
-    def rank(self) -> int:
-        """0 for the highest tier; an upgrade lowers the rank."""
-        return _TIER_ORDER[self]
-
-
-_TIER_ORDER = {Tier.A: 0, Tier.B: 1, Tier.C: 2}
+# A tier's name, as the policy defines it (DESIGN.md "Policy-defined tiers"): the default
+# policy's are A, B and C; a value-layer policy may call them premium, developing, ... Names
+# are short identifiers, so they are safe as Prometheus label values and Redis key parts; the
+# policy bounds how many there are (2 to 8) and orders them (first = highest).
+TIER_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,31}$"
+TierName = Annotated[str, StringConstraints(pattern=TIER_NAME_PATTERN)]
 
 
 class Lifecycle(StrEnum):
@@ -87,6 +80,7 @@ class ChangedField(StrEnum):
     RISK = "risk"
     LIFECYCLE = "lifecycle"
     SEGMENT = "segment"
+    RISING_STAR = "rising_star"
 
 
 class Direction(StrEnum):

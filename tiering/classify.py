@@ -5,9 +5,14 @@
   have equal p).
 - Scores: s = min(5, 1 + floor(5 × share)), share = strictly smaller frequency / monetary,
   or strictly larger recency_days for R (fresher is better). Inactive: no scores.
-- Tier: the ABC class with hysteresis: an upgrade applies at once; a downgrade only after p
-  has stayed at or beyond the current tier's cut plus the policy margin for
-  `downgrade_after_days` of event time (inside the margin band the hold clock resets).
+- Tier: the first of the policy's tiers whose condition holds (`tiering.tiers`; under the
+  default policy the ABC class), with hysteresis: an upgrade applies at once; a downgrade
+  only after the customer has failed the current tier's condition widened by the policy
+  margin (every top_share + margin) for `downgrade_after_days` of event time (while it
+  meets the widened condition the hold clock resets).
+- Rising star: `tiering.rising`.
+- Under `rank_within`, the caller passes the population of the customer's group: every
+  share, score and class here is then taken within that group.
 """
 
 from __future__ import annotations
@@ -23,13 +28,15 @@ from schemas import (
     Reason,
     RfmScores,
     Risk,
-    Tier,
 )
+from schemas.profile import ProfileDimensions
 from tiering.explain import reasons_for
 from tiering.measure import Measurement, measure
 from tiering.policy import Policy
 from tiering.population import Population, RankedMetric
+from tiering.rising import growth_projection, is_rising_star, projected_share_above
 from tiering.state import CustomerState
+from tiering.tiers import Standing, candidate_tier, tier_holds
 from tiering.valuation import value_figures
 from tiering.value import ValueModel
 
@@ -51,7 +58,7 @@ SCORE_EPSILON = 1e-9
 class TierHold:
     """The tier a customer holds and since when it has been clearly below that tier's cut."""
 
-    tier: Tier | None = None
+    tier: str | None = None
     below_since: datetime | None = None
 
 
@@ -84,21 +91,14 @@ def abc_class(share_above: float | None, policy: Policy) -> AbcClass:
     return AbcClass.C
 
 
-def _tier_cut(tier: Tier, policy: Policy) -> float | None:
-    return {Tier.A: policy.abc.a_cut, Tier.B: policy.abc.b_cut}.get(tier)
-
-
 def _next_tier(
-    candidate: Tier, share_above: float | None, hold: TierHold, policy: Policy, as_of: datetime
+    candidate: str, standing: Standing, hold: TierHold, policy: Policy, as_of: datetime
 ) -> TierHold:
     current = hold.tier
-    if current is None or candidate.rank <= current.rank:
+    if current is None or policy.tier_rank(candidate) <= policy.tier_rank(current):
         return TierHold(candidate, None)
-    cut = _tier_cut(current, policy)
-    clearly_below = (
-        share_above is None or cut is None or share_above >= cut + policy.hysteresis.margin
-    )
-    if not clearly_below:
+    # A lower candidate: the current tier is a tier of this policy (tier_rank < len).
+    if tier_holds(policy.tier(current), standing, policy.hysteresis.margin):
         return TierHold(current, None)
     below_since = hold.below_since or as_of
     if as_of - below_since >= timedelta(days=policy.hysteresis.downgrade_after_days):
@@ -112,8 +112,11 @@ def classify_measurement(
     population: Population,
     policy: Policy,
     value_model: ValueModel | None = None,
+    profile: ProfileDimensions | None = None,
 ) -> Evaluation:
     """Classify one measured customer against the population, advancing its tier hold.
+
+    `profile`: the customer's industry/size/region for tier conditions that name them.
 
     With a value model, the metrics carry the customer's p_alive, predicted_clv and
     expected_next_order_at (`tiering.valuation`); without one they are null. With one and
@@ -148,8 +151,6 @@ def classify_measurement(
         segment = policy.segment_for(scores.recency, scores.frequency, scores.monetary)
     share_above = shares["monetary_share_above"]
     value_class = abc_class(share_above, policy)
-    new_hold = _next_tier(Tier(value_class.value), share_above, hold, policy, measurement.as_of)
-    assert new_hold.tier is not None
     value = (
         None
         if value_model is None
@@ -164,6 +165,20 @@ def classify_measurement(
     risk = measurement.risk
     if risk is Risk.OK and value is not None and threshold is not None:
         risk = Risk.AT_RISK if value.p_alive < threshold else Risk.OK
+    projected = value.predicted_clv if value is not None else growth_projection(measurement, policy)
+    projected_share = (
+        projected_share_above(projected, population) if share_above is not None else None
+    )
+    standing = Standing(
+        share_above=share_above,
+        lifecycle=measurement.lifecycle,
+        risk=risk,
+        rising_star=is_rising_star(share_above, projected_share, policy),
+        profile=profile,
+    )
+    candidate = candidate_tier(policy, standing)
+    new_hold = _next_tier(candidate, standing, hold, policy, measurement.as_of)
+    assert new_hold.tier is not None
     classification = Classification(
         tier=new_hold.tier,
         abc_class=value_class,
@@ -171,6 +186,7 @@ def classify_measurement(
         segment=segment,
         lifecycle=measurement.lifecycle,
         risk=risk,
+        rising_star=standing.rising_star,
     )
     metrics = ClassificationMetrics(
         recency_days=measurement.recency_days,
@@ -187,7 +203,16 @@ def classify_measurement(
         as_of=measurement.as_of,
         classification=classification,
         metrics=metrics,
-        reasons=reasons_for(measurement, classification, metrics, new_hold, policy),
+        reasons=reasons_for(
+            measurement,
+            classification,
+            metrics,
+            new_hold,
+            policy,
+            candidate,
+            projected_share,
+            projected_by_model=value is not None,
+        ),
         hold=new_hold,
         measurement=measurement,
     )

@@ -23,6 +23,7 @@ _FIELD_VALUES = {
     ChangedField.RISK: lambda c: c.risk,
     ChangedField.LIFECYCLE: lambda c: c.lifecycle,
     ChangedField.SEGMENT: lambda c: c.segment,
+    ChangedField.RISING_STAR: lambda c: c.rising_star,
 }
 
 
@@ -30,7 +31,8 @@ def diff(previous: Classification | None, current: Classification, policy: Polic
     """The change from `previous` to `current`, or None when no counted field changed.
 
     A first classification (previous None) is a change of every counted field, direction
-    initial. Otherwise the direction is upgrade/downgrade by tier, lateral for a same-tier change.
+    initial. Otherwise the direction is upgrade/downgrade by the policy's tier order, lateral
+    for a same-tier change.
     """
     if previous is None:
         return Change(policy.counted_changes, Direction.INITIAL)
@@ -41,9 +43,10 @@ def diff(previous: Classification | None, current: Classification, policy: Polic
     )
     if not changed:
         return None
-    if current.tier.rank < previous.tier.rank:
+    before, after = policy.tier_rank(previous.tier), policy.tier_rank(current.tier)
+    if after < before:
         direction = Direction.UPGRADE
-    elif current.tier.rank > previous.tier.rank:
+    elif after > before:
         direction = Direction.DOWNGRADE
     else:
         direction = Direction.LATERAL

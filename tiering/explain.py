@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from schemas import Classification, ClassificationMetrics, Lifecycle, Reason, Risk
 from tiering.measure import Measurement
-from tiering.policy import Policy
+from tiering.policy import Policy, TierCondition
+from tiering.tiers import rank_level
 
 if TYPE_CHECKING:
     from tiering.classify import TierHold
@@ -22,36 +23,87 @@ def _money(value: object) -> str:
     return f"{value:,.2f}"
 
 
+def _standing_text(metrics: ClassificationMetrics, policy: Policy) -> str | None:
+    share = metrics.monetary_share_above
+    if share is None:
+        return None
+    basis = "revenue" if policy.basis.value == "revenue" else "margin"
+    among = (
+        "active customers"
+        if policy.rank_within is None
+        else f"active customers of its {policy.rank_within}"
+    )
+    return (
+        f"trailing-{policy.window_days}-day {basis} {_money(metrics.monetary)} is in the top "
+        f"{share * 100:.1f} % of {metrics.active_customers:,} {among}"
+    )
+
+
 def _tier_reason(
     classification: Classification,
     metrics: ClassificationMetrics,
     hold: TierHold,
     policy: Policy,
+    candidate: str,
 ) -> Reason:
     tier = classification.tier
-    label = policy.tiers[tier].label
-    basis = "revenue" if policy.basis.value == "revenue" else "margin"
-    share = metrics.monetary_share_above
-    if share is None:
-        return Reason(
-            code="tier.inactive",
-            text=f"tier {tier.value} ({label}): no purchase in the last {policy.window_days} days",
-        )
-    standing = (
-        f"trailing-{policy.window_days}-day {basis} {_money(metrics.monetary)} is in the top "
-        f"{share * 100:.1f} % of {metrics.active_customers:,} active customers"
-    )
-    if hold.below_since is not None or tier.value != classification.abc_class.value:
+    label = policy.tier(tier).label
+    standing = _standing_text(metrics, policy)
+    if tier != candidate:
         since = hold.below_since.date().isoformat() if hold.below_since else "now"
         return Reason(
             code="tier.held",
             text=(
-                f"stays {tier.value} ({label}) although {standing} (class "
-                f"{classification.abc_class.value}); below the cut since {since}, downgrade after "
-                f"{policy.hysteresis.downgrade_after_days:g} days"
+                f"stays {tier} ({label}) although {standing or 'it is not an active customer'}"
+                f" (tier by conditions: {candidate}); below its condition since {since}, "
+                f"downgrade after {policy.hysteresis.downgrade_after_days:g} days"
             ),
         )
-    return Reason(code="tier.abc_rank", text=f"tier {tier.value} ({label}): {standing}")
+    definition = policy.tier(tier)
+    rank_only = definition.when is None or all(
+        condition.model_fields_set == {"top_share"} for condition in definition.when
+    )
+    if standing is None and rank_only:
+        return Reason(
+            code="tier.inactive",
+            text=f"tier {tier} ({label}): no purchase in the last {policy.window_days} days",
+        )
+    if rank_only:
+        return Reason(code="tier.abc_rank", text=f"tier {tier} ({label}): {standing}")
+    met = " or ".join(_condition_text(condition) for condition in definition.when or ())
+    return Reason(
+        code="tier.condition",
+        text=f"tier {tier} ({label}): meets {met}" + (f"; {standing}" if standing else ""),
+    )
+
+
+def _condition_text(condition: TierCondition) -> str:
+    parts = []
+    for field in sorted(condition.model_fields_set):
+        value = getattr(condition, field)
+        if field == "top_share":
+            parts.append(f"top {value * 100:g} %")
+        elif field == "rising_star":
+            parts.append("rising star" if value else "not a rising star")
+        else:
+            parts.append(f"{field} in {'/'.join(str(item) for item in value)}")
+    return "(" + ", ".join(parts) + ")"
+
+
+def _rising_star_reason(
+    classification: Classification, projected_share: float | None, policy: Policy, by_model: bool
+) -> Reason | None:
+    if not classification.rising_star or projected_share is None:
+        return None
+    reaches = policy.tiers[rank_level(policy, projected_share)].name
+    source = "predicted CLV" if by_model else f"last {policy.lifecycle.half_split_days} days' pace"
+    return Reason(
+        code="tier.rising_star",
+        text=(
+            f"rising star: its projected value ({source}) would rank in the top "
+            f"{projected_share * 100:.1f} %, the rank of tier {reaches}"
+        ),
+    )
 
 
 def _risk_reason(
@@ -130,11 +182,18 @@ def reasons_for(
     metrics: ClassificationMetrics,
     hold: TierHold,
     policy: Policy,
+    candidate: str,
+    projected_share: float | None = None,
+    projected_by_model: bool = False,
 ) -> tuple[Reason, ...]:
-    """One reason per dimension, in the order tier, risk, lifecycle, segment."""
-    return (
-        _tier_reason(classification, metrics, hold, policy),
+    """One reason per dimension, in the order tier, risk, lifecycle, segment; then, for a
+    rising star, why it is one. `candidate` is the tier the conditions give before
+    hysteresis; `projected_share` the rank share of the projected value (`tiering.rising`)."""
+    reasons = (
+        _tier_reason(classification, metrics, hold, policy, candidate),
         _risk_reason(measurement, classification, metrics, policy),
         _lifecycle_reason(measurement, policy),
         _segment_reason(classification),
     )
+    rising = _rising_star_reason(classification, projected_share, policy, projected_by_model)
+    return reasons if rising is None else (*reasons, rising)

@@ -10,23 +10,33 @@ from __future__ import annotations
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from schemas import ChangedField, RfmSegment, Tier
+from schemas import ChangedField, Lifecycle, RfmSegment, Risk, TierName
+from schemas.profile import PROFILE_DIMENSIONS
 from tiering.exceptions import PolicyError
 
 __all__ = [
     "AbcPolicy",
     "AlertPolicy",
     "Basis",
+    "Dimension",
     "HysteresisPolicy",
     "LifecyclePolicy",
     "Policy",
     "RiskPolicy",
     "SegmentRule",
+    "TierCondition",
     "TierPolicy",
     "default_policy",
     "load_policy",
@@ -104,13 +114,48 @@ class HysteresisPolicy(BaseModel):
     downgrade_after_days: float = Field(ge=0)
 
 
-class TierPolicy(BaseModel):
-    """A tier's label and the service it is owed."""
+Dimension = Literal["industry", "size", "region"]
+
+
+class TierCondition(BaseModel):
+    """What a customer's classification must satisfy to be in a tier; every given field must
+    hold (and). `top_share` is the rank condition: p < top_share, where p is the share of the
+    ranked customers (all active ones, or those of the customer's group under `rank_within`)
+    whose monetary (the policy's basis) is strictly greater — so 0.05 means "top 5 %"."""
 
     model_config = _STRICT
 
+    top_share: float | None = Field(default=None, gt=0, le=1)
+    lifecycle: tuple[Lifecycle, ...] | None = Field(default=None, min_length=1)
+    risk: tuple[Risk, ...] | None = Field(default=None, min_length=1)
+    rising_star: bool | None = None
+    industry: tuple[str, ...] | None = Field(default=None, min_length=1)
+    size: tuple[str, ...] | None = Field(default=None, min_length=1)
+    region: tuple[str, ...] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> TierCondition:
+        if not self.model_fields_set:
+            raise ValueError("a condition needs at least one field (or leave `when` out)")
+        return self
+
+
+class TierPolicy(BaseModel):
+    """One tier: its name (in TierChanged, metrics and the read model), label, the service it
+    is owed, and when a customer is in it: `when` is a condition or a list of conditions of
+    which any may hold; the last tier has none (everyone left)."""
+
+    model_config = _STRICT
+
+    name: TierName
     label: str = Field(min_length=1)
     service_level: str = Field(min_length=1)
+    when: tuple[TierCondition, ...] | None = None
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
 
 
 class AlertPolicy(BaseModel):
@@ -120,8 +165,12 @@ class AlertPolicy(BaseModel):
 
     tier_upgrade: bool = True
     risk_becomes_at_risk: bool = True
-    complaint_in_tiers: tuple[Tier, ...] = (Tier.A,)
-    decline_in_tiers: tuple[Tier, ...] = (Tier.A, Tier.B)
+    # A customer becoming a rising star (`tiering.rising`); on by default (C customers whose
+    # projected value ranks them in B under the default policy).
+    becomes_rising_star: bool = True
+    # Tier names (checked against the policy's tiers on load).
+    complaint_in_tiers: tuple[TierName, ...] = ()
+    decline_in_tiers: tuple[TierName, ...] = ()
 
 
 class SegmentRule(BaseModel):
@@ -163,7 +212,13 @@ class Policy(BaseModel):
     lifecycle: LifecyclePolicy
     risk: RiskPolicy
     hysteresis: HysteresisPolicy
-    tiers: dict[Tier, TierPolicy]
+    # 2 to 8 tiers, highest first (DESIGN.md "Policy-defined tiers"). The form of earlier
+    # releases, a mapping A/B/C → label and service level, still loads: it means A: top
+    # `abc.a_cut`, B: top `abc.b_cut`, C the rest (`_legacy_tiers`).
+    tiers: tuple[TierPolicy, ...] = Field(min_length=2, max_length=8)
+    # Rank within the customer's group of this profile dimension (customers without it form
+    # their own group): "top 5 %" then means within the customer's region, say.
+    rank_within: Dimension | None = None
     counted_changes: tuple[ChangedField, ...] = Field(min_length=1)
     alerts: AlertPolicy
     segments: tuple[SegmentRule, ...] = Field(min_length=1)
@@ -172,11 +227,50 @@ class Policy(BaseModel):
     value_model: str | None = Field(default=None, min_length=1, max_length=4096)
     value: ValuePolicy = ValuePolicy()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_tiers(cls, document: Any) -> Any:
+        if not isinstance(document, dict) or not isinstance(document.get("tiers"), dict):
+            return document
+        tiers = document["tiers"]
+        abc = document.get("abc")
+        if set(tiers) != {"A", "B", "C"} or not isinstance(abc, dict):
+            return document  # let validation name the problem
+        cuts = {"A": abc.get("a_cut"), "B": abc.get("b_cut")}
+        # Earlier releases' alert defaults named A and B.
+        alerts = document.get("alerts")
+        if isinstance(alerts, dict):
+            alerts = {"complaint_in_tiers": ["A"], "decline_in_tiers": ["A", "B"], **alerts}
+        listed = []
+        for name in ("A", "B", "C"):
+            entry = dict(tiers[name]) if isinstance(tiers[name], dict) else tiers[name]
+            if isinstance(entry, dict):
+                entry["name"] = name
+                if name in cuts:
+                    entry["when"] = {"top_share": cuts[name]}
+            listed.append(entry)
+        return {**document, "tiers": listed, "alerts": alerts}
+
+    @model_validator(mode="after")
+    def _tier_list(self) -> Policy:
+        names = [tier.name for tier in self.tiers]
+        for position, tier in enumerate(self.tiers):
+            if tier.name in names[:position]:
+                raise ValueError(f"tiers.{position}.name: '{tier.name}' is used twice")
+            last = position == len(self.tiers) - 1
+            if last and tier.when is not None:
+                raise ValueError(f"tiers.{position}.when: the last tier takes everyone left")
+            if not last and tier.when is None:
+                raise ValueError(f"tiers.{position}.when: only the last tier may have none")
+        return self
+
     @model_validator(mode="after")
     def _complete(self) -> Policy:
-        missing_tiers = [tier.value for tier in Tier if tier not in self.tiers]
-        if missing_tiers:
-            raise ValueError(f"tiers: missing {', '.join(missing_tiers)}")
+        names = self.tier_names
+        for field in ("complaint_in_tiers", "decline_in_tiers"):
+            for name in getattr(self.alerts, field):
+                if name not in names:
+                    raise ValueError(f"alerts.{field}: '{name}' is not a tier of this policy")
         if self.lifecycle.half_split_days >= self.window_days:
             raise ValueError("lifecycle.half_split_days must be smaller than window_days")
         for recency in range(1, 6):
@@ -187,6 +281,48 @@ class Policy(BaseModel):
                             f"segments: no rule covers R{recency} F{frequency} M{monetary}"
                         )
         return self
+
+    @property
+    def tier_names(self) -> tuple[str, ...]:
+        """The tiers' names, highest first."""
+        return tuple(tier.name for tier in self.tiers)
+
+    def tier(self, name: str) -> TierPolicy:
+        """The tier called `name` (a PolicyError if the policy has none)."""
+        for tier in self.tiers:
+            if tier.name == name:
+                return tier
+        raise PolicyError(f"policy {self.version} has no tier '{name}'")
+
+    def tier_rank(self, name: str) -> int:
+        """0 for the highest tier; a name the policy does not define (a classification made
+        under an earlier policy) ranks below every tier, so any tier is an upgrade from it."""
+        names = self.tier_names
+        return names.index(name) if name in names else len(names)
+
+    @property
+    def top_shares(self) -> tuple[float, ...]:
+        """Every distinct `top_share` of the tier conditions, ascending: the rank cuts."""
+        return tuple(
+            sorted(
+                {
+                    condition.top_share
+                    for tier in self.tiers
+                    for condition in tier.when or ()
+                    if condition.top_share is not None
+                }
+            )
+        )
+
+    @property
+    def uses_profile(self) -> bool:
+        """Whether classification reads profile dimensions (conditions or rank_within)."""
+        return self.rank_within is not None or any(
+            getattr(condition, dimension) is not None
+            for tier in self.tiers
+            for condition in tier.when or ()
+            for dimension in PROFILE_DIMENSIONS
+        )
 
     def segment_for(self, recency: int, frequency: int, monetary: int) -> RfmSegment:
         """The first segment rule matching the scores (validation guarantees one exists)."""

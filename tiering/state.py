@@ -21,7 +21,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from schemas import FeedbackEvent, FeedbackKind, OrderEvent, OrderKind, Tier
+from schemas import FeedbackEvent, FeedbackKind, OrderEvent, OrderKind
 from tiering.exceptions import TieringError
 from tiering.policy import Policy
 from tiering.transaction_days import (
@@ -107,7 +107,7 @@ class CustomerState:
     purchase_count: int = 0
     transaction_days: TransactionDays = field(default_factory=TransactionDays)
     late_events: int = 0
-    tier: Tier | None = None
+    tier: str | None = None
     below_since: datetime | None = None
     _order_ids: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
@@ -327,7 +327,7 @@ def state_to_dict(state: CustomerState, *, with_entries: bool = True) -> dict[st
         "n": state.purchase_count,
         "td": days_to_row(state.transaction_days),
         "late": state.late_events,
-        "t": None if state.tier is None else state.tier.value,
+        "t": state.tier,
         "bs": _dt(state.below_since),
     }
 
@@ -369,7 +369,7 @@ def state_from_dict(data: dict[str, Any]) -> CustomerState:
         purchase_count=purchase_count,
         transaction_days=days,
         late_events=int(data["late"]),
-        tier=None if tier is None else Tier(str(tier)),
+        tier=None if tier is None else str(tier),
         below_since=_pdt(data["bs"]),
         _order_ids=frozenset(p.order_id for p in purchases),
     )

@@ -25,7 +25,7 @@ from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 
 from streams.analytics.figures import Count, GridCell, LorenzCurve, TierRow
-from streams.analytics.migration import NONE, STATES, MigrationMatrix
+from streams.analytics.migration import NONE, MigrationMatrix
 
 __all__ = [
     "counts_chart",
@@ -200,6 +200,7 @@ def migration_chart(matrix: MigrationMatrix) -> str:
     went) and labelled with customers, that row share, and the cell's revenue in the second
     scoring as a share of all revenue there. `none` is left out when
     nobody is in it."""
+    STATES = matrix.states
     states = [
         state
         for state in STATES

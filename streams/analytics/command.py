@@ -117,9 +117,10 @@ def _print_matrix(matrix: object) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from streams.analytics.migration import STATES, MigrationMatrix
+    from streams.analytics.migration import MigrationMatrix
 
     assert isinstance(matrix, MigrationMatrix)
+    STATES = matrix.states
     table = Table(
         title=f"Migration {matrix.first_label} → {matrix.second_label}: "
         f"{matrix.upgrades:,} up, {matrix.downgrades:,} down, {matrix.stayed:,} unchanged",
@@ -170,7 +171,6 @@ def _description(
 def run_analytics(args: argparse.Namespace, score_one: Callable[[argparse.Namespace], int]) -> int:
     """Run the scorings with `score_one` (the plain `tierstream score` run), then compare
     and/or report. Exit codes as `score_one`'s, and 2 for a usage problem."""
-    from schemas import Tier
     from streams.analytics.migration import MigrationMatrix, migrate
     from streams.analytics.report import ReportInput, write_report
     from streams.analytics.scored import Scoring, read_scoring
@@ -192,9 +192,16 @@ def run_analytics(args: argparse.Namespace, score_one: Callable[[argparse.Namesp
             scorings.append(read_scoring(single.out))
         if len(sides) == 1:
             _deliver(sides[0][1].out, args.out)
+    policies = [
+        load_policy(single.policy) if single.policy else default_policy() for _, single in sides
+    ]
+    # Both scorings' tiers, highest first: the first policy's, then the second's new ones.
+    tiers = tuple(dict.fromkeys(name for policy in policies for name in policy.tier_names))
     matrix: MigrationMatrix | None = None
     if len(sides) == 2:
-        matrix = migrate(scorings[0].customers, scorings[1].customers, sides[0][0], sides[1][0])
+        matrix = migrate(
+            scorings[0].customers, scorings[1].customers, sides[0][0], sides[1][0], tiers
+        )
         _print_matrix(matrix)
         if args.out is not None:
             with args.out.open("w", newline="", encoding="utf-8") as out:
@@ -202,9 +209,8 @@ def run_analytics(args: argparse.Namespace, score_one: Callable[[argparse.Namesp
         else:
             matrix.write_csv(sys.stdout)
     if args.report is not None:
-        last = sides[-1][1]
-        policy = load_policy(last.policy) if last.policy else default_policy()
-        labels = {tier: policy.tiers[tier].label for tier in Tier}
+        policy = policies[-1]
+        labels = {tier.name: tier.label for tier in policy.tiers}
         description = _description(args, sides, policy)
         write_report(args.report, ReportInput(scorings[-1], labels, description, matrix))
         print(f"report written to {args.report}", file=sys.stderr)

@@ -7,11 +7,11 @@ policy); a share is a part's revenue over the total revenue of all scored custom
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from schemas import Lifecycle, Risk, Tier
+from schemas import Lifecycle, Risk
 from streams.analytics.scored import ScoredCustomer
 
 __all__ = [
@@ -32,7 +32,8 @@ __all__ = [
     "tier_rows",
 ]
 
-HIGH_VALUE_TIERS = (Tier.A, Tier.B)
+HIGH_VALUE_TIERS = 2
+"""How many of the policy's tiers, from the top, count as high value (A and B by default)."""
 LOW_P_ALIVE = 0.5
 """With a value model, a high-value customer whose P(alive) is below this is more likely gone
 than alive, and is listed as at risk even when its rule-based risk is ok."""
@@ -55,23 +56,25 @@ class TierRow:
     revenue_share: float | None
 
 
-def tier_rows(customers: Sequence[ScoredCustomer], labels: Mapping[Tier, str]) -> list[TierRow]:
-    """One row per tier, highest first; revenue_share = tier revenue / total revenue."""
-    count: Counter[Tier] = Counter(customer.tier for customer in customers)
-    revenue: dict[Tier, Decimal] = dict.fromkeys(Tier, Decimal(0))
+def tier_rows(customers: Sequence[ScoredCustomer], labels: Mapping[str, str]) -> list[TierRow]:
+    """One row per tier: the policy's tiers in `labels` order (highest first), then any other
+    tier a customer is in, by name; revenue_share = tier revenue / total revenue."""
+    count: Counter[str] = Counter(customer.tier for customer in customers)
+    tiers = [*labels, *sorted(set(count) - set(labels))]
+    revenue: dict[str, Decimal] = dict.fromkeys(tiers, Decimal(0))
     for customer in customers:
         revenue[customer.tier] += customer.monetary
     total = sum(revenue.values(), Decimal(0))
     return [
         TierRow(
-            tier.value,
-            labels.get(tier, tier.value),
+            tier,
+            labels.get(tier, tier),
             count[tier],
             _share(count[tier], len(customers)),
             revenue[tier],
             _share(revenue[tier], total),
         )
-        for tier in Tier
+        for tier in tiers
     ]
 
 
@@ -192,15 +195,18 @@ def risk_counts(customers: Sequence[ScoredCustomer]) -> list[Count]:
 
 
 def at_risk_high_value(
-    customers: Sequence[ScoredCustomer], limit: int = 25
+    customers: Sequence[ScoredCustomer],
+    limit: int = 25,
+    high_value_tiers: Collection[str] = ("A", "B"),
 ) -> list[ScoredCustomer]:
-    """Tier A or B customers whose risk is at_risk or churned (churned in a high tier happens
-    while hysteresis holds a downgrade), or whose p_alive < LOW_P_ALIVE when a value model
-    was given; by revenue, largest first, then by id."""
+    """Customers of `high_value_tiers` (the policy's top HIGH_VALUE_TIERS tiers) whose risk
+    is at_risk or churned (churned in a high tier happens while hysteresis holds a downgrade),
+    or whose p_alive < LOW_P_ALIVE when a value model was given; by revenue, largest first,
+    then by id."""
     chosen = [
         customer
         for customer in customers
-        if customer.tier in HIGH_VALUE_TIERS
+        if customer.tier in high_value_tiers
         and (
             customer.risk != Risk.OK.value
             or (customer.p_alive is not None and customer.p_alive < LOW_P_ALIVE)

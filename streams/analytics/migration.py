@@ -17,19 +17,18 @@ the monetary column: net spend in the window, or margin under a margin-basis pol
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO
 
-from schemas import Tier
 from streams.analytics.scored import ScoredCustomer
 
-__all__ = ["MATRIX_COLUMNS", "NONE", "STATES", "MigrationCell", "MigrationMatrix", "migrate"]
+__all__ = ["DEFAULT_TIERS", "MATRIX_COLUMNS", "NONE", "MigrationCell", "MigrationMatrix", "migrate"]
 
 NONE = "none"
-STATES: tuple[str, ...] = (*(tier.value for tier in Tier), NONE)
-"""Row and column order: tiers from highest to lowest, then `none`."""
+DEFAULT_TIERS: tuple[str, ...] = ("A", "B", "C")
+"""The default policy's tier names, highest first."""
 MATRIX_COLUMNS = ("from_tier", "to_tier", "customers", "from_revenue", "to_revenue")
 
 
@@ -42,20 +41,28 @@ class MigrationCell:
     to_revenue: Decimal = Decimal(0)
 
 
-def _rank(state: str) -> int:
-    """Tier rank (0 = highest); `none` ranks below every tier."""
-    return STATES.index(state)
-
-
 @dataclass
 class MigrationMatrix:
-    """Cells for every (from, to) pair of STATES, in STATES order."""
+    """Cells for every (from, to) pair of `states`, in that order: the policies' tier
+    names from highest to lowest (both scorings' tiers when two policies are compared), then
+    `none`."""
 
     first_label: str
     second_label: str
+    tiers: tuple[str, ...] = DEFAULT_TIERS
     cells: dict[tuple[str, str], MigrationCell] = field(default_factory=dict)
 
+    @property
+    def states(self) -> tuple[str, ...]:
+        """Row and column order: tiers from highest to lowest, then `none`."""
+        return (*self.tiers, NONE)
+
+    def _rank(self, state: str) -> int:
+        """Tier rank (0 = highest); `none` ranks below every tier."""
+        return self.states.index(state)
+
     def __post_init__(self) -> None:
+        STATES = self.states
         for source in STATES:
             for target in STATES:
                 self.cells.setdefault((source, target), MigrationCell())
@@ -66,17 +73,17 @@ class MigrationMatrix:
 
     def customers_from(self, source: str) -> int:
         """Customers in `source` in the first scoring (row total)."""
-        return sum(self.cells[(source, target)].customers for target in STATES)
+        return sum(self.cells[(source, target)].customers for target in self.states)
 
     def customers_to(self, target: str) -> int:
         """Customers in `target` in the second scoring (column total)."""
-        return sum(self.cells[(source, target)].customers for source in STATES)
+        return sum(self.cells[(source, target)].customers for source in self.states)
 
     @property
     def stayed(self) -> int:
         """Customers with the same state in both scorings (`none` → `none` included: a
         customer of the files that had not bought yet at either as_of)."""
-        return sum(self.cells[(state, state)].customers for state in STATES)
+        return sum(self.cells[(state, state)].customers for state in self.states)
 
     @property
     def upgrades(self) -> int:
@@ -84,7 +91,7 @@ class MigrationMatrix:
         return sum(
             cell.customers
             for (source, target), cell in self.cells.items()
-            if NONE not in (source, target) and _rank(target) < _rank(source)
+            if NONE not in (source, target) and self._rank(target) < self._rank(source)
         )
 
     @property
@@ -93,15 +100,15 @@ class MigrationMatrix:
         return sum(
             cell.customers
             for (source, target), cell in self.cells.items()
-            if NONE not in (source, target) and _rank(target) > _rank(source)
+            if NONE not in (source, target) and self._rank(target) > self._rank(source)
         )
 
     def rows(self) -> list[tuple[str, str, int, Decimal, Decimal]]:
         """One row per (from, to) pair in STATES order, empty cells included (long form)."""
         return [
             (source, target, cell.customers, cell.from_revenue, cell.to_revenue)
-            for source in STATES
-            for target in STATES
+            for source in self.states
+            for target in self.states
             for cell in (self.cells[(source, target)],)
         ]
 
@@ -116,7 +123,7 @@ class MigrationMatrix:
 def _state(customer: ScoredCustomer | None) -> str:
     if customer is None or customer.recency_days is None:
         return NONE
-    return customer.tier.value
+    return customer.tier
 
 
 def migrate(
@@ -124,11 +131,13 @@ def migrate(
     second: Iterable[ScoredCustomer],
     first_label: str = "first",
     second_label: str = "second",
+    tiers: Sequence[str] = DEFAULT_TIERS,
 ) -> MigrationMatrix:
-    """The migration matrix from the `first` scoring to the `second` (see the module doc)."""
+    """The migration matrix from the `first` scoring to the `second` (see the module doc);
+    `tiers`: every tier name either scoring may give, highest first."""
     before = {customer.customer_id: customer for customer in first}
     after = {customer.customer_id: customer for customer in second}
-    matrix = MigrationMatrix(first_label, second_label)
+    matrix = MigrationMatrix(first_label, second_label, tuple(tiers))
     for customer_id in before.keys() | after.keys():
         old, new = before.get(customer_id), after.get(customer_id)
         cell = matrix.cell(_state(old), _state(new))

@@ -20,9 +20,8 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from schemas import Tier
 from streams.analytics import charts, figures
-from streams.analytics.migration import STATES, MigrationMatrix
+from streams.analytics.migration import MigrationMatrix
 from streams.analytics.scored import Scoring
 
 __all__ = ["ReportInput", "render_report", "write_report"]
@@ -35,7 +34,7 @@ class ReportInput:
     comparing."""
 
     scoring: Scoring
-    labels: Mapping[Tier, str]
+    labels: Mapping[str, str]
     description: Sequence[tuple[str, str]]
     matrix: MigrationMatrix | None = None
 
@@ -65,11 +64,12 @@ def render_report(report: ReportInput) -> str:
     """The HTML document."""
     customers = report.scoring.customers
     tier_rows = figures.tier_rows(customers, report.labels)
+    high_value_tiers = list(report.labels)[: figures.HIGH_VALUE_TIERS] or ["A", "B"]
     curve = figures.lorenz_curve(customers)
     grid = figures.rfm_grid(customers)
     lifecycle = figures.lifecycle_counts(customers)
     risk = figures.risk_counts(customers)
-    label_by_tier = {tier.value: label for tier, label in report.labels.items()}
+    label_by_tier = dict(report.labels)
     chart_svgs = {
         "tiers": charts.tier_share_chart(tier_rows),
         "counts": charts.counts_chart(lifecycle, risk),
@@ -91,9 +91,9 @@ def render_report(report: ReportInput) -> str:
         lifecycle=lifecycle,
         risk=risk,
         matrix=report.matrix,
-        states=STATES,
-        at_risk=figures.at_risk_high_value(customers),
-        high_value_tiers=[tier.value for tier in figures.HIGH_VALUE_TIERS],
+        states=report.matrix.states if report.matrix is not None else (),
+        at_risk=figures.at_risk_high_value(customers, high_value_tiers=high_value_tiers),
+        high_value_tiers=high_value_tiers,
         low_p_alive=figures.LOW_P_ALIVE,
         has_value_columns=report.scoring.has_value_columns,
         has_rising_star=report.scoring.has_rising_star,

@@ -13,8 +13,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple
 
-from schemas import Tier
-
 __all__ = ["ScoredCustomer", "Scoring", "parse_rows", "read_scoring"]
 
 _REQUIRED = (
@@ -41,7 +39,7 @@ class ScoredCustomer(NamedTuple):
     """
 
     customer_id: str
-    tier: Tier
+    tier: str
     r_score: int | None
     f_score: int | None
     m_score: int | None
@@ -92,7 +90,7 @@ def parse_rows(rows: Iterable[Mapping[str, str]], columns: Iterable[str]) -> Sco
     customers = tuple(
         ScoredCustomer(
             customer_id=row["customer_id"],
-            tier=Tier(row["tier"]),
+            tier=row["tier"],
             r_score=_int(row.get("r_score")),
             f_score=_int(row.get("f_score")),
             m_score=_int(row.get("m_score")),

@@ -169,22 +169,21 @@ def _summary(customers: pl.DataFrame, policy: object) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from schemas import Tier
     from tiering import Policy
 
     assert isinstance(policy, Policy)
     counts: dict[str, int] = dict(customers.get_column("tier").value_counts().iter_rows())
-    revenue: dict[str, Decimal] = {tier.value: Decimal(0) for tier in Tier}
+    revenue: dict[str, Decimal] = dict.fromkeys(policy.tier_names, Decimal(0))
     for tier, monetary in customers.select("tier", "monetary").iter_rows():
         revenue[tier] += Decimal(monetary)
     total = sum(revenue.values(), Decimal(0))
     table = Table(title=f"Tiers ({policy.basis.value} basis, {policy.window_days}-day window)")
     for column in ("tier", "label", "customers", f"{policy.basis.value} share"):
         table.add_column(column, justify="right" if column != "label" else "left")
-    for tier in Tier:
-        share = f"{revenue[tier.value] / total * 100:.1f} %" if total else "-"
-        customers_in_tier = counts.get(tier.value, 0)
-        table.add_row(tier.value, policy.tiers[tier].label, f"{customers_in_tier:,}", share)
+    for tier in policy.tiers:
+        share = f"{revenue[tier.name] / total * 100:.1f} %" if total else "-"
+        customers_in_tier = counts.get(tier.name, 0)
+        table.add_row(tier.name, tier.label, f"{customers_in_tier:,}", share)
     Console(stderr=True).print(table)
 
 

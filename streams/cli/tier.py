@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     scores = current.scores
     rows = [
         ("customer", stored.customer_id),
-        ("tier", current.tier.value),
+        ("tier", current.tier),
         ("abc class", current.abc_class.value),
         ("rfm", f"R{scores.recency} F{scores.frequency} M{scores.monetary}" if scores else "-"),
         ("segment", current.segment.value if current.segment else "-"),

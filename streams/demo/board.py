@@ -17,13 +17,14 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from schemas import Risk, Tier
+from schemas import Risk
 from schemas.tier_changed import TierChanged
 from streams.demo.sink import WebhookSink
 
 __all__ = ["Board", "describe_change"]
 
-_TIER_STYLE = {Tier.A: "bold green", Tier.B: "yellow", Tier.C: "white"}
+# Styles of the top tiers, highest first; lower tiers are plain.
+_TIER_STYLES = ("bold green", "yellow")
 _DIRECTION_STYLE = {"upgrade": "green", "downgrade": "red", "initial": "dim", "lateral": "cyan"}
 
 
@@ -53,7 +54,9 @@ class Board:
     replay_done: bool = False
     tier_changes: int = 0
     directions: Counter[str] = field(default_factory=Counter)
-    tiers: dict[str, Tier] = field(default_factory=dict)
+    tiers: dict[str, str] = field(default_factory=dict)
+    # The policy's tier names, highest first (the default policy's unless told).
+    tier_names: tuple[str, ...] = ("A", "B", "C")
     risks: dict[str, Risk] = field(default_factory=dict)
     latest: deque[TierChanged] = field(default_factory=deque)
     first_change_after: float | None = None
@@ -90,10 +93,11 @@ class Board:
         while len(self.latest) > self.keep:
             self.latest.popleft()
 
-    def tier_counts(self) -> dict[Tier, int]:
-        """Customers per current tier (every tier listed, zeros included)."""
+    def tier_counts(self) -> dict[str, int]:
+        """Customers per current tier (every tier of the policy listed, zeros included)."""
         counts = Counter(self.tiers.values())
-        return {tier: counts.get(tier, 0) for tier in Tier}
+        listed = {tier: counts.get(tier, 0) for tier in self.tier_names}
+        return listed | {tier: count for tier, count in counts.items() if tier not in listed}
 
     def at_risk(self) -> int:
         """Customers whose latest classification says at_risk."""
@@ -102,7 +106,7 @@ class Board:
     # -- plain text -------------------------------------------------------------------------
 
     def _tiers_text(self) -> str:
-        return " ".join(f"{tier.value} {count:,}" for tier, count in self.tier_counts().items())
+        return " ".join(f"{tier} {count:,}" for tier, count in self.tier_counts().items())
 
     def _alerts_text(self) -> str:
         sink = self.sink
@@ -175,9 +179,10 @@ class Board:
         table.add_column("")
         counts = self.tier_counts()
         largest = max(max(counts.values()), 1)
-        for tier, count in counts.items():
+        for position, (tier, count) in enumerate(counts.items()):
             bar = "█" * round(30 * count / largest)
-            table.add_row(Text(tier.value, _TIER_STYLE[tier]), f"{count:,}", bar)
+            style = _TIER_STYLES[position] if position < len(_TIER_STYLES) else "white"
+            table.add_row(Text(tier, style), f"{count:,}", bar)
         return table
 
     def _change_counts(self) -> Text:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from schemas import Tier
-
 if TYPE_CHECKING:
     import redis.asyncio as redis_async
 
@@ -25,9 +23,9 @@ class Keys:
         """Hash: the latest classification of one customer (read model)."""
         return f"{self.prefix}:customer:{customer_id}"
 
-    def tier(self, tier: Tier) -> str:
+    def tier(self, tier: str) -> str:
         """Sorted set: customers currently in `tier`, scored by trailing-window monetary."""
-        return f"{self.prefix}:tier:{tier.value}"
+        return f"{self.prefix}:tier:{tier}"
 
     @property
     def tier_counts(self) -> str:

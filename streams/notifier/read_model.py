@@ -1,6 +1,6 @@
 """The Redis read model: the latest classification of every customer, from `tier-changes`.
 
-Per customer a hash `{prefix}:customer:{id}`; per tier a sorted set `{prefix}:tier:{T}`
+Per customer a hash `{prefix}:customer:{id}`; per tier a sorted set `{prefix}:tier:{name}`
 (scored by trailing-window monetary, so the top of a tier is one ZREVRANGE away); and the
 counts per tier in `{prefix}:tier-counts`. One Lua script applies a TierChanged atomically
 and only if it is newer than what is stored, ordered by (occurred_at, Kafka offset): a
@@ -10,11 +10,12 @@ redelivered or older event is a no-op, so the projection is idempotent and in or
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from schemas import Classification, ClassificationMetrics, Reason, Tier
+from schemas import Classification, ClassificationMetrics, Reason
 from schemas.tier_changed import TierChanged
 from streams.notifier.keys import Keys, text
 
@@ -23,10 +24,11 @@ if TYPE_CHECKING:
 
 __all__ = ["ReadModel", "StoredClassification"]
 
-_TIERS = tuple(Tier)
-
-# KEYS: customer hash, counts hash, one sorted set per tier (in _TIERS order).
-# ARGV: occurred_us, offset, tier index (1-based), score, customer_id, field/value pairs...
+# KEYS: customer hash, counts hash, the new tier's sorted set.
+# ARGV: occurred_us, offset, tier sorted-set key prefix, score, customer_id, field/value
+# pairs... Tier names are the policy's (any number of them, and those of an earlier policy
+# still stored): the old tier's set is named from the stored tier, so the script reaches a
+# key it was not given — fine on the single Redis server the read model runs on.
 _APPLY = """
 local stored_us = redis.call('HGET', KEYS[1], 'occurred_us')
 if stored_us then
@@ -35,14 +37,12 @@ if stored_us then
   local stored_offset = tonumber(redis.call('HGET', KEYS[1], 'offset'))
   if us < stored or (us == stored and offset <= stored_offset) then return 0 end
 end
-local tier_keys = {}
-for i = 3, #KEYS do tier_keys[KEYS[i]:sub(-1)] = KEYS[i] end
-local new_key = KEYS[2 + tonumber(ARGV[3])]
-local new_tier = new_key:sub(-1)
+local new_key = KEYS[3]
+local new_tier = string.sub(new_key, #ARGV[3] + 1)
 local old_tier = redis.call('HGET', KEYS[1], 'tier')
 if old_tier ~= new_tier then
   if old_tier then
-    redis.call('ZREM', tier_keys[old_tier], ARGV[5])
+    redis.call('ZREM', ARGV[3] .. old_tier, ARGV[5])
     redis.call('HINCRBY', KEYS[2], old_tier, -1)
   end
   redis.call('HINCRBY', KEYS[2], new_tier, 1)
@@ -52,13 +52,11 @@ redis.call('HSET', KEYS[1], 'occurred_us', ARGV[1], 'offset', ARGV[2], unpack(AR
 return 1
 """
 
-# KEYS: customer hash, counts hash, tier sorted sets. ARGV: customer_id.
+# KEYS: customer hash, counts hash. ARGV: customer_id, tier sorted-set key prefix.
 _ERASE = """
 local old_tier = redis.call('HGET', KEYS[1], 'tier')
 if not old_tier then return 0 end
-for i = 3, #KEYS do
-  if KEYS[i]:sub(-1) == old_tier then redis.call('ZREM', KEYS[i], ARGV[1]) end
-end
+redis.call('ZREM', ARGV[2] .. old_tier, ARGV[1])
 redis.call('HINCRBY', KEYS[2], old_tier, -1)
 redis.call('DEL', KEYS[1])
 return 1
@@ -94,13 +92,6 @@ class ReadModel:
         self._apply = client.register_script(_APPLY)
         self._erase = client.register_script(_ERASE)
 
-    def _key_list(self, customer_id: str) -> list[str]:
-        return [
-            self._keys.customer(customer_id),
-            self._keys.tier_counts,
-            *(self._keys.tier(tier) for tier in _TIERS),
-        ]
-
     async def apply(self, event: TierChanged, offset: int) -> bool:
         """Store `event` if it is newer than the stored one; True when it was applied.
 
@@ -109,7 +100,7 @@ class ReadModel:
         current = event.current
         fields: dict[str, str] = {
             "customer_id": event.customer_id,
-            "tier": current.tier.value,
+            "tier": current.tier,
             "abc_class": current.abc_class.value,
             "risk": current.risk.value,
             "lifecycle": current.lifecycle.value,
@@ -125,18 +116,24 @@ class ReadModel:
         args: list[Any] = [
             _micros(event.occurred_at),
             offset,
-            _TIERS.index(current.tier) + 1,
+            self._keys.tier(""),
             float(event.metrics.monetary),
             event.customer_id,
         ]
         for name, value in fields.items():
             args += [name, value]
-        applied = await self._apply(keys=self._key_list(event.customer_id), args=args)
+        keys = [
+            self._keys.customer(event.customer_id),
+            self._keys.tier_counts,
+            self._keys.tier(current.tier),
+        ]
+        applied = await self._apply(keys=keys, args=args)
         return bool(applied)
 
     async def erase(self, customer_id: str) -> bool:
         """Forget a customer (an erase request); True when there was something to forget."""
-        erased = await self._erase(keys=self._key_list(customer_id), args=[customer_id])
+        keys = [self._keys.customer(customer_id), self._keys.tier_counts]
+        erased = await self._erase(keys=keys, args=[customer_id, self._keys.tier("")])
         return bool(erased)
 
     async def get(self, customer_id: str) -> StoredClassification | None:
@@ -156,15 +153,16 @@ class ReadModel:
             value_model_version=stored.get("value_model_version") or None,
         )
 
-    async def tier_counts(self) -> dict[Tier, int]:
-        """Customers per tier."""
+    async def tier_counts(self, names: Iterable[str] = ()) -> dict[str, int]:
+        """Customers per tier: every tier in `names` (0 when empty), and any other tier
+        the model holds customers in."""
         raw = await self._client.hgetall(self._keys.tier_counts)
-        counts = {tier: 0 for tier in _TIERS}
+        counts = dict.fromkeys(names, 0)
         for key, value in raw.items():
-            counts[Tier(text(key))] = int(value)
+            counts[text(key)] = int(value)
         return counts
 
-    async def tier_members(self, tier: Tier) -> list[str]:
+    async def tier_members(self, tier: str) -> list[str]:
         """Customer ids in `tier`, highest monetary first."""
         members = await self._client.zrevrange(self._keys.tier(tier), 0, -1)
         return [text(member) for member in members]

@@ -27,6 +27,7 @@ _TRIGGER_WORDS = {
     Trigger.AT_RISK: "now at risk",
     Trigger.DECLINE: "entered decline",
     Trigger.COMPLAINT: "complaint",
+    Trigger.RISING_STAR: "rising star",
 }
 
 
@@ -57,8 +58,9 @@ def _value(classification: Classification | None, field: ChangedField) -> str:
         ChangedField.RISK: classification.risk,
         ChangedField.LIFECYCLE: classification.lifecycle,
         ChangedField.SEGMENT: classification.segment,
+        ChangedField.RISING_STAR: "yes" if classification.rising_star else "no",
     }[field]
-    return "none" if value is None else str(value.value)
+    return "none" if value is None else str(value)
 
 
 def headline(alert: Alert) -> str:
@@ -115,7 +117,7 @@ def alert_payload(alert: Alert) -> dict[str, Any]:
             }
             for field in event.changes
         ],
-        "tier": event.current.tier.value,
+        "tier": event.current.tier,
         "tier_label": alert.tier_label,
         "service_level": alert.service_level,
         "classification": event.current.model_dump(mode="json"),
@@ -137,7 +139,7 @@ def _alert_text(alert: Alert) -> str:
     lines += [
         "",
         f"Figures: {figure_line(event.metrics)}; {_scores(event.current)}",
-        f"Service level for tier {event.current.tier.value} ({inline(alert.tier_label)}): "
+        f"Service level for tier {event.current.tier} ({inline(alert.tier_label)}): "
         f"{inline(alert.service_level, 1000)}",
         f"Event {inline(event.event_id)} at {event.occurred_at.isoformat()}, "
         f"policy {inline(event.policy_version)}",

@@ -29,6 +29,7 @@ class Trigger(StrEnum):
     AT_RISK = "risk_at_risk"
     DECLINE = "lifecycle_decline"
     COMPLAINT = "complaint"
+    RISING_STAR = "rising_star"
 
 
 class Alert(BaseModel):
@@ -76,6 +77,13 @@ def _triggers(event: TierChanged, policy: Policy) -> list[Trigger]:
         and any(is_complaint_reason(reason.code) for reason in event.reasons)
     ):
         found.append(Trigger.COMPLAINT)
+    # Becoming a rising star (tiering.rising): the reasons carry why (tier.rising_star).
+    if (
+        rules.becomes_rising_star
+        and ChangedField.RISING_STAR in event.changes
+        and current.rising_star
+    ):
+        found.append(Trigger.RISING_STAR)
     return found
 
 
@@ -84,15 +92,16 @@ def decide(event: TierChanged, policy: Policy) -> Alert | None:
 
     Rules (each switchable in the policy): the tier went up; risk became at_risk; a customer
     in `decline_in_tiers` entered lifecycle decline; a customer in `complaint_in_tiers` became
-    at_risk because of a complaint or low csat. The tier of the *new* classification decides
-    tier membership. A first classification (previous null) never alerts.
+    at_risk because of a complaint or low csat; the customer became a rising star. The tier
+    of the *new* classification decides tier membership. A first classification (previous
+    null) never alerts.
     """
     if event.previous is None or event.direction is Direction.INITIAL:
         return None
     triggers = _triggers(event, policy)
     if not triggers:
         return None
-    tier = policy.tiers[event.current.tier]
+    tier = policy.tier(event.current.tier)
     return Alert(
         event=event,
         triggers=tuple(triggers),

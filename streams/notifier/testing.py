@@ -18,7 +18,6 @@ from schemas import (
     RfmScores,
     RfmSegment,
     Risk,
-    Tier,
 )
 from schemas.profile import AccountManager
 from schemas.tier_changed import TierChanged, tier_changed_event_id
@@ -29,7 +28,7 @@ __all__ = ["classification", "tier_changed"]
 
 
 def classification(
-    tier: Tier = Tier.B,
+    tier: str = "B",
     *,
     risk: Risk = Risk.OK,
     lifecycle: Lifecycle = Lifecycle.MATURE,
@@ -38,7 +37,7 @@ def classification(
     """An active customer's classification (ABC class = tier, scores 4/4/4)."""
     return Classification(
         tier=tier,
-        abc_class=AbcClass(tier.value),
+        abc_class=AbcClass(tier) if tier in AbcClass.__members__ else AbcClass.C,
         scores=RfmScores(recency=4, frequency=4, monetary=4) if segment else None,
         segment=segment,
         lifecycle=lifecycle,
@@ -60,7 +59,7 @@ def _reasons(current: Classification, complaint: bool) -> tuple[Reason, ...]:
     return (
         Reason(
             code="tier.abc_rank",
-            text=f"tier {current.tier.value}: trailing-365-day revenue 48,210.00 is in the top "
+            text=f"tier {current.tier}: trailing-365-day revenue 48,210.00 is in the top "
             "4.1 % of 12,904 active customers",
         ),
         risk_reason,

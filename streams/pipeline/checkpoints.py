@@ -23,10 +23,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from schemas import Classification, ClassificationMetrics, Tier
+from schemas import Classification, ClassificationMetrics
 from streams.pipeline.epochs import EpochClock
 from streams.pipeline.measure_stage import ClosedEpoch, PartitionMeasurer
-from streams.pipeline.rank_stage import LastEvaluation, ManagerLookup, PartitionRanker
+from streams.pipeline.rank_stage import (
+    LastEvaluation,
+    ManagerLookup,
+    PartitionRanker,
+    ProfileLookup,
+)
 from tiering import Measurement, Policy, TierHold
 from tiering.measure import measurement_from_json, measurement_to_json
 from tiering.value import ValueModel
@@ -159,7 +164,7 @@ class RankedRecord:
                 if self.classification is None
                 else self.classification.model_dump(mode="json"),
                 "hold": {
-                    "tier": None if self.hold.tier is None else self.hold.tier.value,
+                    "tier": self.hold.tier,
                     "below_since": _iso(self.hold.below_since),
                 },
                 "e": None
@@ -185,7 +190,7 @@ class RankedRecord:
             measurement_from_json(json.dumps(data["m"]).encode()),
             None if data["c"] is None else Classification.model_validate(data["c"]),
             TierHold(
-                None if hold["tier"] is None else Tier(hold["tier"]),
+                hold["tier"],
                 _instant(hold["below_since"]),
             ),
             None
@@ -240,6 +245,7 @@ def restore_ranker(
     records: Iterable[RankedRecord],
     managers: ManagerLookup | None = None,
     value_model: ValueModel | None = None,
+    profiles: ProfileLookup | None = None,
 ) -> PartitionRanker:
     """Stage 2 of a partition from its checkpoint records (account managers come from
     `managers` when a change is ranked; they are not checkpointed)."""
@@ -252,4 +258,5 @@ def restore_ranker(
         ),
         managers,
         value_model,
+        profiles,
     )

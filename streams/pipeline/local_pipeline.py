@@ -25,7 +25,12 @@ from streams.pipeline.checkpoints import (
 )
 from streams.pipeline.measure_stage import PartitionMeasurer, StreamAdvance
 from streams.pipeline.rank_schedule import BoundaryEnd, ClosedThroughMark, PartitionRankSchedule
-from streams.pipeline.rank_stage import ClassificationCounts, ManagerLookup, PartitionRanker
+from streams.pipeline.rank_stage import (
+    ClassificationCounts,
+    ManagerLookup,
+    PartitionRanker,
+    ProfileLookup,
+)
 from tiering import CustomerState, Policy
 from tiering.value import ValueModel
 
@@ -42,14 +47,16 @@ class LocalPipeline:
         epoch_seconds: int,
         managers: ManagerLookup | None = None,
         value_model: ValueModel | None = None,
+        profiles: ProfileLookup | None = None,
     ) -> None:
         self._partitions = partitions
         self._managers = managers
+        self._profiles = profiles
         self._value_model = value_model
         self._states: list[dict[str, CustomerState]] = [{} for _ in range(partitions)]
         self._measurers = [PartitionMeasurer(p, policy, epoch_seconds) for p in range(partitions)]
         self._schedules = [
-            PartitionRankSchedule(PartitionRanker(policy, managers, value_model))
+            PartitionRankSchedule(PartitionRanker(policy, managers, value_model, profiles))
             for _ in range(partitions)
         ]
         self._barrier = RankBarrier(partitions)
@@ -117,6 +124,7 @@ class LocalPipeline:
                 (RankedRecord.from_json(record.to_json()) for record in self._ranked.values()),
                 self._managers,
                 self._value_model,
+                self._profiles,
             )
             # The measurements stream (a Kafka topic) and how far it was ranked survive.
             restored = PartitionRankSchedule(ranker, schedule.ranked_through)

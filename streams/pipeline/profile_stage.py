@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.dead_letter import DeadLetter
-from schemas.profile import AccountManager, CustomerProfile
+from schemas.profile import AccountManager, CustomerProfile, ProfileDimensions
 from streams.pipeline.decode import KEY_MISMATCH, KEY_MISSING, RecordOrigin, decode, rejected
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "EraseProfile",
     "StoreProfile",
     "manager_lookup",
+    "profile_lookup",
     "read_profile_record",
 ]
 
@@ -88,3 +89,17 @@ def manager_lookup(
         return CustomerProfile.model_validate_json(stored).account_manager
 
     return account_manager
+
+
+def profile_lookup(
+    get: Callable[[bytes], bytes | None],
+) -> Callable[[str], ProfileDimensions | None]:
+    """customer_id -> industry/size/region, read from stored profiles through `get`."""
+
+    def dimensions(customer_id: str) -> ProfileDimensions | None:
+        stored = get(customer_id.encode())
+        if stored is None:
+            return None
+        return CustomerProfile.model_validate_json(stored).dimensions
+
+    return dimensions

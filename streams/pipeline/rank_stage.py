@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from schemas import Classification, ClassificationMetrics, Lifecycle, Risk, Tier
-from schemas.profile import AccountManager
+from schemas import Classification, ClassificationMetrics, Lifecycle, Risk
+from schemas.profile import AccountManager, ProfileDimensions
 from schemas.tier_changed import TierChanged, tier_changed_event_id
 from streams.pipeline.cut_sweep import ClassOf, StepClass, changed_ranges
 from streams.pipeline.due_index import DueIndex
-from streams.pipeline.value_index import RANKED_VALUES, ValueIndex
+from streams.pipeline.value_index import ValueIndex
 from tiering import (
     Measurement,
     Policy,
@@ -34,14 +34,26 @@ from tiering import (
 )
 from tiering.classify import score_of
 from tiering.measure import DAY, at_later_instant
+from tiering.rising import growth_projection
+from tiering.tiers import rank_level
 from tiering.valuation import p_alive_falls_below_at
 from tiering.value import ValueModel, model_version
 
-__all__ = ["ClassificationCounts", "LastEvaluation", "ManagerLookup", "PartitionRanker"]
+__all__ = [
+    "ClassificationCounts",
+    "LastEvaluation",
+    "ManagerLookup",
+    "PartitionRanker",
+    "ProfileLookup",
+]
 
 # customer_id -> the account manager known now (the worker's `profiles` table). Asked only
 # when a change is emitted; never part of the classification or of the event id.
 ManagerLookup = Callable[[str], AccountManager | None]
+# customer_id -> its industry/size/region known now (the same table). Read for tier
+# conditions that name a dimension, and copied into TierChanged.profile; never part of the
+# event id.
+ProfileLookup = Callable[[str], ProfileDimensions | None]
 
 
 @dataclass(frozen=True)
@@ -50,16 +62,17 @@ class ClassificationCounts:
 
     `monetary_by_tier` sums each classified customer's monetary value (the policy's basis:
     trailing-window revenue or margin, net of refunds, floored at 0) as of the boundary it
-    was last evaluated at, per current tier. Every member of each enum is present.
+    was last evaluated at, per current tier. Every tier of the policy and every member of
+    each enum is present.
     """
 
-    tiers: Mapping[Tier, int]
+    tiers: Mapping[str, int]
     risks: Mapping[Risk, int]
     lifecycles: Mapping[Lifecycle, int]
-    monetary_by_tier: Mapping[Tier, Decimal]
+    monetary_by_tier: Mapping[str, Decimal]
 
 
-_Tally = tuple[Tier, Risk, Lifecycle, Decimal]
+_Tally = tuple[str, Risk, Lifecycle, Decimal]
 
 
 @dataclass(frozen=True)
@@ -86,14 +99,20 @@ class PartitionRanker:
         policy: Policy,
         managers: ManagerLookup | None = None,
         value_model: ValueModel | None = None,
+        profiles: ProfileLookup | None = None,
     ) -> None:
         self._policy = policy
         self._managers = managers or (lambda _customer: None)
+        self._profiles = profiles or (lambda _customer: None)
         # The value model fills the metrics' value fields; its version rides on TierChanged.
         self._value_model = value_model
         self._value_model_version = None if value_model is None else model_version(value_model)
         self._latest: dict[str, Measurement] = {}
-        self._index = ValueIndex()
+        # The rising-star projection is indexed too: a population move can change the rank
+        # its projection reaches without touching the customer's own values.
+        self._index = ValueIndex(
+            (("projected", lambda measurement: growth_projection(measurement, policy)),)
+        )
         self._current: dict[str, tuple[Classification, TierHold]] = {}
         self._hold_due = DueIndex()
         # Evaluations of the last `rank` call only: `entry` hands them to the checkpoint,
@@ -113,10 +132,10 @@ class PartitionRanker:
         # Each classified customer's contribution to `counts()`, kept as classifications
         # change, so the gauges never need a scan of the partition.
         self._tallies: dict[str, _Tally] = {}
-        self._tiers: Counter[Tier] = Counter()
+        self._tiers: Counter[str] = Counter()
         self._risks: Counter[Risk] = Counter()
         self._lifecycles: Counter[Lifecycle] = Counter()
-        self._monetary: dict[Tier, Decimal] = dict.fromkeys(Tier, Decimal(0))
+        self._monetary: dict[str, Decimal] = dict.fromkeys(policy.tier_names, Decimal(0))
 
     @classmethod
     def restored(
@@ -125,9 +144,10 @@ class PartitionRanker:
         entries: Iterable[tuple[Measurement, Classification | None, TierHold]],
         managers: ManagerLookup | None = None,
         value_model: ValueModel | None = None,
+        profiles: ProfileLookup | None = None,
     ) -> PartitionRanker:
         """Rebuild from each customer's checkpoint (see `entry`)."""
-        ranker = cls(policy, managers, value_model)
+        ranker = cls(policy, managers, value_model, profiles)
         for measurement, classification, hold in entries:
             customer_id = measurement.customer_id
             ranker._remember(measurement)
@@ -217,10 +237,12 @@ class PartitionRanker:
         """Customers per tier, risk and lifecycle, and monetary per tier, of this partition's
         current classifications (kept up to date by `rank`; no scan)."""
         return ClassificationCounts(
-            tiers={tier: self._tiers[tier] for tier in Tier},
+            tiers={tier: self._tiers[tier] for tier in self._policy.tier_names},
             risks={risk: self._risks[risk] for risk in Risk},
             lifecycles={stage: self._lifecycles[stage] for stage in Lifecycle},
-            monetary_by_tier=dict(self._monetary),
+            monetary_by_tier={
+                tier: self._monetary.get(tier, Decimal(0)) for tier in self._policy.tier_names
+            },
         )
 
     def _tally(self, customer_id: str, classification: Classification, monetary: Decimal) -> None:
@@ -236,7 +258,7 @@ class PartitionRanker:
         self._tiers[tally[0]] += 1
         self._risks[tally[1]] += 1
         self._lifecycles[tally[2]] += 1
-        self._monetary[tally[0]] += monetary
+        self._monetary[tally[0]] = self._monetary.get(tally[0], Decimal(0)) + monetary
 
     def rank(
         self, boundary: datetime, population: Population, measurements: tuple[Measurement, ...]
@@ -275,8 +297,9 @@ class PartitionRanker:
         if measurement.as_of != boundary:
             measurement = at_later_instant(measurement, boundary)
         previous, hold = self._current.get(customer_id, (None, TierHold()))
+        profile = self._profiles(customer_id)
         evaluation = classify_measurement(
-            measurement, hold, population, self._policy, self._value_model
+            measurement, hold, population, self._policy, self._value_model, profile
         )
         self._current[customer_id] = (evaluation.classification, evaluation.hold)
         self._evaluated[customer_id] = LastEvaluation(
@@ -302,6 +325,7 @@ class PartitionRanker:
             policy_version=self._policy.version,
             value_model_version=self._value_model_version,
             account_manager=self._managers(customer_id),
+            profile=profile,
         )
 
     def _cut_affected(
@@ -317,7 +341,7 @@ class PartitionRanker:
         if before_steps is None:
             before_steps = _step_classes(self._policy, before)
         affected: set[str] = set()
-        for name, _ in RANKED_VALUES:
+        for name in self._index.names:
             values = self._index.values(name)
             before_runs = before_steps[name].runs(values)
             after_runs = after_steps[name].runs(values)
@@ -332,17 +356,22 @@ def rank_class_functions(policy: Policy, moment: tuple[datetime, Population]) ->
     classification that the population can move. Each is a monotone step function of the
     value, as the cut sweep requires."""
     instant, population = moment
-    a_kept = policy.abc.a_cut + policy.hysteresis.margin
-    b_kept = policy.abc.b_cut + policy.hysteresis.margin
+    cuts = policy.top_shares
+    margin = policy.hysteresis.margin
 
     def monetary_class(value: float) -> Hashable:
         above = population.share_greater(RankedMetric.MONETARY, value)
+        # ABC class, M score, which tier cuts the rank meets (tier and rising-star level),
+        # and which widened cuts it meets (hysteresis).
         return (
             abc_class(above, policy),
             score_of(population.share_smaller(RankedMetric.MONETARY, value)),
-            above >= a_kept,
-            above >= b_kept,
+            tuple(above < cut for cut in cuts),
+            tuple(above < cut + margin for cut in cuts),
         )
+
+    def projected_class(value: float) -> Hashable:
+        return rank_level(policy, population.share_greater(RankedMetric.MONETARY, value))
 
     def frequency_class(value: float) -> Hashable:
         return score_of(population.share_smaller(RankedMetric.FREQUENCY, value))
@@ -355,6 +384,7 @@ def rank_class_functions(policy: Policy, moment: tuple[datetime, Population]) ->
         "monetary": monetary_class,
         "frequency": frequency_class,
         "last_purchase": recency_class,
+        "projected": projected_class,
     }
 
 

@@ -15,10 +15,14 @@ from sortedcontainers import SortedList
 
 from tiering import Measurement
 
-__all__ = ["RANKED_VALUES", "SortedValues", "ValueIndex"]
+__all__ = ["RANKED_VALUES", "SortedValues", "ValueFunction", "ValueIndex"]
+
+# A value of an active measurement to keep customers sorted by; None leaves the customer
+# out of that one index.
+ValueFunction = Callable[[Measurement], Any]
 
 # Each ranked value of an active measurement: monetary, frequency, last purchase instant.
-RANKED_VALUES: tuple[tuple[str, Callable[[Measurement], Any]], ...] = (
+RANKED_VALUES: tuple[tuple[str, ValueFunction], ...] = (
     ("monetary", lambda m: float(m.monetary)),
     ("frequency", lambda m: float(m.frequency)),
     ("last_purchase", lambda m: m.last_purchase_at),
@@ -84,25 +88,35 @@ _ABOVE_EVERY_ID = _AboveEveryId()
 
 
 class ValueIndex:
-    """Active customers sorted by each ranked value; inactive ones are in no index."""
+    """Active customers sorted by each ranked value (and by any `extra` value, such as the
+    rising-star projection); inactive ones are in no index."""
 
-    def __init__(self) -> None:
-        self._entries = {name: SortedList() for name, _ in RANKED_VALUES}
+    def __init__(self, extra: tuple[tuple[str, ValueFunction], ...] = ()) -> None:
+        self._values = (*RANKED_VALUES, *extra)
+        self._entries = {name: SortedList() for name, _ in self._values}
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The indexed values' names."""
+        return tuple(name for name, _ in self._values)
 
     def replace(self, old: Measurement | None, new: Measurement) -> None:
         """A customer's latest measurement changes from `old` to `new`."""
-        if old is not None and _indexed(old):
-            for name, value_of in RANKED_VALUES:
-                self._entries[name].remove((value_of(old), old.customer_id))
+        if old is not None:
+            self.remove(old)
         if _indexed(new):
-            for name, value_of in RANKED_VALUES:
-                self._entries[name].add((value_of(new), new.customer_id))
+            for name, value_of in self._values:
+                value = value_of(new)
+                if value is not None:
+                    self._entries[name].add((value, new.customer_id))
 
     def remove(self, old: Measurement) -> None:
         """A customer leaves the index (erased) with its latest measurement `old`."""
         if _indexed(old):
-            for name, value_of in RANKED_VALUES:
-                self._entries[name].discard((value_of(old), old.customer_id))
+            for name, value_of in self._values:
+                value = value_of(old)
+                if value is not None:
+                    self._entries[name].discard((value, old.customer_id))
 
     def values(self, name: str) -> SortedValues:
         """The index of one ranked value."""

@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry
 from streams.access import Access
 from streams.kafka.security import faust_credentials
 from streams.metrics import WorkerMetrics
-from streams.pipeline.profile_stage import manager_lookup
+from streams.pipeline.profile_stage import manager_lookup, profile_lookup
 from streams.pipeline.records import StageOneTopics, Tables
 from streams.settings import Clock, Settings
 from streams.worker.dead_letters import DeadLetters
@@ -174,6 +174,7 @@ class Worker:
         # inputs, so the rank stage of partition p finds its customers' managers locally.
         self.profiles = self.app.Table("profiles", **table)
         self._account_manager = manager_lookup(self.profiles.get)
+        self._profile_dimensions = profile_lookup(self.profiles.get)
         self._profile_updates = ProfileUpdates(
             self.profiles, self._dead_letters, self.metrics, self._erase_customer
         )
@@ -211,6 +212,7 @@ class Worker:
             self.tier_changes,
             self.observer,
             value_models_of(settings),
+            self._profile_dimensions,
         )
         orders, feedback = self.topology.stage_one_inputs
         self._stage_one = StageOne(

@@ -24,7 +24,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from schemas import ChangedField, Direction, Lifecycle, Risk, Tier
+from schemas import ChangedField, Direction, Lifecycle, Risk
 from schemas.tier_changed import TierChanged
 from streams.kafka.security import client_options
 from streams.metrics import WorkerMetrics
@@ -158,26 +158,27 @@ class WorkerObserver:
 
     def classifications(self, rankers: Iterable[PartitionRanker]) -> None:
         """Set the customer gauges from the rankers of the locally owned partitions."""
-        tiers = dict.fromkeys(Tier, 0)
+        # Tier names are the policy's: every ranker reports each of them (with 0s).
+        tiers: dict[str, int] = {}
         risks = dict.fromkeys(Risk, 0)
         lifecycles = dict.fromkeys(Lifecycle, 0)
-        monetary = dict.fromkeys(Tier, Decimal(0))
+        monetary: dict[str, Decimal] = {}
         for ranker in rankers:
             counts = ranker.counts()
             for tier, count in counts.tiers.items():
-                tiers[tier] += count
+                tiers[tier] = tiers.get(tier, 0) + count
             for risk, count in counts.risks.items():
                 risks[risk] += count
             for stage, count in counts.lifecycles.items():
                 lifecycles[stage] += count
             for tier, amount in counts.monetary_by_tier.items():
-                monetary[tier] += amount
+                monetary[tier] = monetary.get(tier, Decimal(0)) + amount
         m = self.metrics
         total = sum(monetary.values(), Decimal(0))
-        for tier in Tier:
-            m.customers_by_tier.labels(tier=tier.value).set(tiers[tier])
+        for tier, count in tiers.items():
+            m.customers_by_tier.labels(tier=tier).set(count)
             share = float(monetary[tier] / total) if total > 0 else 0.0
-            m.revenue_share.labels(tier=tier.value).set(share)
+            m.revenue_share.labels(tier=tier).set(share)
         for risk in Risk:
             m.customers_by_risk.labels(risk=risk.value).set(risks[risk])
         for stage in Lifecycle:

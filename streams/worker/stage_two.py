@@ -26,7 +26,7 @@ from streams.pipeline.barrier import RankBarrier
 from streams.pipeline.checkpoints import RankedRecord, restore_ranker
 from streams.pipeline.headers import cloudevent_headers
 from streams.pipeline.rank_schedule import BoundaryEnd, ClosedThroughMark, PartitionRankSchedule
-from streams.pipeline.rank_stage import ManagerLookup, PartitionRanker
+from streams.pipeline.rank_stage import ManagerLookup, PartitionRanker, ProfileLookup
 from streams.pipeline.ranks import parse_ranks_record
 from streams.pipeline.records import parse_measurements_record
 from streams.settings import Settings
@@ -111,6 +111,7 @@ class StageTwo:
         tier_changes: Any,
         observer: WorkerObserver,
         value_models: ModelSource | None = None,
+        profiles: ProfileLookup | None = None,
     ) -> None:
         """`ranked`, `progress`: the Faust tables; `tier_changes`: the Faust topic;
         `value_models`: the value model file, re-read when it changes (None: the value
@@ -121,6 +122,7 @@ class StageTwo:
         self._ranked = ranked
         self._progress = progress
         self._managers = managers
+        self._profiles = profiles
         self._tier_changes = tier_changes
         self._observer = observer
         self.barrier = RankBarrier(partitions)
@@ -203,7 +205,12 @@ class StageTwo:
         if partition not in self._schedules:
             records = (RankedRecord.from_json(value) for value in self._ranked.values())
             ranker = restore_ranker(
-                partition, self._policy, records, self._managers, self._value_model()
+                partition,
+                self._policy,
+                records,
+                self._managers,
+                self._value_model(),
+                self._profiles,
             )
             mark = self._progress.get(_progress_key(partition))
             ranked_through = None if mark is None else datetime.fromisoformat(mark.decode())

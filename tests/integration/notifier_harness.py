@@ -31,7 +31,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiosmtpd.controller import Controller
 from prometheus_client import CollectorRegistry
 
-from schemas import Lifecycle, Risk, Tier
+from schemas import Lifecycle, Risk
 from schemas.profile import AccountManager, CustomerProfile
 from schemas.tier_changed import TierChanged
 from streams.notifier.service import Notifier
@@ -216,21 +216,21 @@ def history(customers: list[str], *, hour_offset: int = 0) -> History:
     alerting: set[str] = set()
     for index, customer in enumerate(customers):
         at = START + timedelta(hours=hour_offset + index)
-        first = classification(Tier.B)
-        upgraded = classification(Tier.A)
+        first = classification("B")
+        upgraded = classification("A")
         events.append(tier_changed(customer, None, first, occurred_at=at))
         upgrade = tier_changed(customer, first, upgraded, occurred_at=at + timedelta(days=1))
         events.append(upgrade)
         alerting.add(upgrade.event_id)
         from schemas import RfmSegment
 
-        champion = classification(Tier.A, segment=RfmSegment.CHAMPIONS)
+        champion = classification("A", segment=RfmSegment.CHAMPIONS)
         events.append(
             tier_changed(customer, upgraded, champion, occurred_at=at + timedelta(days=2))
         )
         if index % 3 == 0:
             unhappy = classification(
-                Tier.A, risk=Risk.AT_RISK, segment=RfmSegment.CHAMPIONS, lifecycle=Lifecycle.MATURE
+                "A", risk=Risk.AT_RISK, segment=RfmSegment.CHAMPIONS, lifecycle=Lifecycle.MATURE
             )
             complaint = tier_changed(
                 customer, champion, unhappy, occurred_at=at + timedelta(days=3), complaint=True

@@ -26,7 +26,6 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from schemas import Tier
 from schemas.profile import AccountManager
 from schemas.tier_changed import TierChanged
 from streams.notifier.escape import header_token
@@ -40,7 +39,7 @@ from tiering import default_policy
 pytestmark = pytest.mark.integration
 
 T = TypeVar("T")
-BASE = tier_changed("c-1", classification(Tier.B), classification(Tier.A))
+BASE = tier_changed("c-1", classification("B"), classification("A"))
 TP = TopicPartition("t", 0)
 
 _NASTY = [

@@ -21,7 +21,6 @@ import pytest
 import redis.asyncio as redis
 from prometheus_client import CollectorRegistry
 
-from schemas import Tier
 from schemas.profile import AccountManager
 from streams.metrics import NotifierMetrics
 from streams.notifier.delivery import Deliverer, PendingAlert, SystemClock
@@ -215,7 +214,7 @@ async def test_flush_returns_at_once_and_a_channel_has_at_most_its_concurrency_i
     dispatcher = Dispatcher(deliverer, [channel], metrics, lambda: TokenBucket(10, 1.0), 50)
     alerts = {}
     for n in range(5):
-        event = tier_changed(f"c-{n}", classification(Tier.B), classification(Tier.A))
+        event = tier_changed(f"c-{n}", classification("B"), classification("A"))
         alert = decide(event, default_policy())
         assert alert is not None
         alerts[alert.event_id] = alert

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
-from schemas import Lifecycle, Tier
+from schemas import Lifecycle
 from streams.cli.main import main
 from streams.metrics import NotifierMetrics
 from streams.notifier.delivery import Deliverer, SystemClock
@@ -44,7 +44,7 @@ OWNER = Recipient("owner", None, None, None, RouteSource.DEFAULT)
 
 def _alert(customer: str) -> Alert:
     event = tier_changed(
-        customer, classification(Tier.B), classification(Tier.B, lifecycle=Lifecycle.DECLINE)
+        customer, classification("B"), classification("B", lifecycle=Lifecycle.DECLINE)
     )
     alert = decide(event, default_policy())
     assert alert is not None

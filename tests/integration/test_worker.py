@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas import FeedbackEvent, OrderEvent, Risk, Tier
+from schemas import FeedbackEvent, OrderEvent, Risk
 from schemas.dead_letter import DeadLetter
 from streams.cli.main import main
 from streams.data.csv_input import CsvReport, read_orders
@@ -167,7 +167,7 @@ def test_the_last_tier_change_per_customer_agrees_with_tierstream_score(
     disagreements, held, wrong_tier_away_from_cuts = [], 0, []
     for customer, row in batch.items():
         streamed = latest[customer]
-        tier_held = Tier(streamed.tier).rank < Tier(row["tier"]).rank
+        tier_held = str(streamed.tier).rank < str(row["tier"]).rank
         held += tier_held
         same = (
             (streamed.tier.value == row["tier"] or tier_held)

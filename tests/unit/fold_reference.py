@@ -44,7 +44,7 @@ def fold_rows(
         rows.append(
             [
                 evaluation.customer_id,
-                c.tier.value,
+                c.tier,
                 c.abc_class.value,
                 "" if scores is None else str(scores.recency),
                 "" if scores is None else str(scores.frequency),

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from schemas import AbcClass, ChangedField, Classification, Direction, Lifecycle, Risk, Tier
+from schemas import AbcClass, ChangedField, Classification, Direction, Lifecycle, Risk
 from tests.unit.builders import AS_OF, POLICY, days_before, feedback, purchase, state_of
 from tiering import diff, measure, next_due
 
 BASE = Classification(
-    tier=Tier.B,
+    tier="B",
     abc_class=AbcClass.B,
     scores=None,
     segment=None,
@@ -30,7 +30,7 @@ def test_identical_classification_is_no_change() -> None:
 
 
 def test_tier_up_is_an_upgrade() -> None:
-    change = diff(BASE, BASE.model_copy(update={"tier": Tier.A, "abc_class": AbcClass.A}), POLICY)
+    change = diff(BASE, BASE.model_copy(update={"tier": "A", "abc_class": AbcClass.A}), POLICY)
     assert change is not None
     assert (change.changes, change.direction) == ((ChangedField.TIER,), Direction.UPGRADE)
 

@@ -7,7 +7,6 @@ import json
 import pytest
 from pydantic import SecretStr
 
-from schemas import Tier
 from streams.notifier.channels import EmailChannel, WebhookChannel
 from streams.notifier.render import Message, render
 from streams.notifier.routing import Recipient, RouteSource
@@ -21,9 +20,7 @@ RECIPIENT = Recipient("m-1", "Ada", "ada@example.com", None, RouteSource.PROFILE
 
 
 def _message() -> Message:
-    alert = decide(
-        tier_changed("c-1", classification(Tier.B), classification(Tier.A)), default_policy()
-    )
+    alert = decide(tier_changed("c-1", classification("B"), classification("A")), default_policy())
     assert alert is not None
     return render([alert], RECIPIENT)
 

@@ -8,7 +8,6 @@ from typing import Any, cast
 
 from prometheus_client import CollectorRegistry
 
-from schemas import Tier
 from streams.metrics import NotifierMetrics
 from streams.notifier.delivery import Deliverer, PendingAlert
 from streams.notifier.dispatch import Dispatcher
@@ -26,8 +25,8 @@ PARTITION = ("t-tier-changes", 0)
 def _alert(customer: str, day: int) -> Alert:
     event = tier_changed(
         customer,
-        classification(Tier.B),
-        classification(Tier.A),
+        classification("B"),
+        classification("A"),
         occurred_at=datetime(2026, 3, day, tzinfo=UTC),
     )
     alert = decide(event, default_policy())

@@ -22,7 +22,6 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 
-from schemas import Tier
 from schemas.profile import AccountManager
 from schemas.tier_changed import TierChanged
 from streams.notifier.channels import EmailChannel, WebhookChannel
@@ -37,7 +36,7 @@ from streams.settings import EmailSettings, WebhookSettings
 from tiering.policy import default_policy
 
 POLICY = default_policy()
-BASE = tier_changed("c-1", classification(Tier.B), classification(Tier.A))
+BASE = tier_changed("c-1", classification("B"), classification("A"))
 
 _NASTY = [
     "\n",
@@ -251,7 +250,7 @@ def test_a_header_token_is_the_key_when_plain_and_a_stable_digest_otherwise() ->
 
 def _rendered(customer: str) -> tuple[Any, Recipient]:
     recipient = Recipient("m-1", "Ada", "ada@example.com", "U0123ABC", RouteSource.PROFILE)
-    alert = decide(tier_changed(customer, classification(Tier.B), classification(Tier.A)), POLICY)
+    alert = decide(tier_changed(customer, classification("B"), classification("A")), POLICY)
     assert alert is not None
     return render([alert], recipient), recipient
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import Classification, Lifecycle, Risk, Tier
+from schemas import Classification, Lifecycle, Risk
 from schemas.profile import AccountManager
 from streams.notifier.routing import RouteSource, route
 from streams.notifier.rules import Trigger, decide
@@ -26,50 +26,50 @@ def _triggers(
 
 
 def test_tier_upgrade_alerts() -> None:
-    assert _triggers(classification(Tier.B), classification(Tier.A)) == (Trigger.TIER_UPGRADE,)
+    assert _triggers(classification("B"), classification("A")) == (Trigger.TIER_UPGRADE,)
 
 
 def test_tier_downgrade_alone_does_not_alert() -> None:
-    assert _triggers(classification(Tier.A), classification(Tier.B)) is None
+    assert _triggers(classification("A"), classification("B")) is None
 
 
 def test_first_classification_never_alerts_even_when_at_risk() -> None:
-    assert _triggers(None, classification(Tier.A, risk=Risk.AT_RISK), complaint=True) is None
+    assert _triggers(None, classification("A", risk=Risk.AT_RISK), complaint=True) is None
 
 
-@pytest.mark.parametrize("tier", [Tier.A, Tier.B, Tier.C])
-def test_risk_becoming_at_risk_alerts_in_every_tier(tier: Tier) -> None:
+@pytest.mark.parametrize("tier", ["A", "B", "C"])
+def test_risk_becoming_at_risk_alerts_in_every_tier(tier: str) -> None:
     triggers = _triggers(classification(tier), classification(tier, risk=Risk.AT_RISK))
     assert triggers == (Trigger.AT_RISK,)
 
 
 def test_risk_becoming_churned_is_not_the_at_risk_rule() -> None:
-    previous = classification(Tier.C)
-    assert _triggers(previous, classification(Tier.C, risk=Risk.CHURNED)) is None
+    previous = classification("C")
+    assert _triggers(previous, classification("C", risk=Risk.CHURNED)) is None
 
 
-@pytest.mark.parametrize(("tier", "alerts"), [(Tier.A, True), (Tier.B, True), (Tier.C, False)])
-def test_decline_alerts_only_in_tiers_a_and_b(tier: Tier, alerts: bool) -> None:
+@pytest.mark.parametrize(("tier", "alerts"), [("A", True), ("B", True), ("C", False)])
+def test_decline_alerts_only_in_tiers_a_and_b(tier: str, alerts: bool) -> None:
     triggers = _triggers(classification(tier), classification(tier, lifecycle=Lifecycle.DECLINE))
     assert triggers == ((Trigger.DECLINE,) if alerts else None)
 
 
 def test_decline_uses_the_new_tier() -> None:
-    previous = classification(Tier.C)
-    current = classification(Tier.B, lifecycle=Lifecycle.DECLINE)
+    previous = classification("C")
+    current = classification("B", lifecycle=Lifecycle.DECLINE)
     assert _triggers(previous, current) == (Trigger.TIER_UPGRADE, Trigger.DECLINE)
 
 
 def test_complaint_from_a_tier_a_customer_alerts_as_a_complaint() -> None:
     triggers = _triggers(
-        classification(Tier.A), classification(Tier.A, risk=Risk.AT_RISK), complaint=True
+        classification("A"), classification("A", risk=Risk.AT_RISK), complaint=True
     )
     assert triggers == (Trigger.AT_RISK, Trigger.COMPLAINT)
 
 
 def test_complaint_from_a_tier_b_customer_is_only_at_risk() -> None:
     triggers = _triggers(
-        classification(Tier.B), classification(Tier.B, risk=Risk.AT_RISK), complaint=True
+        classification("B"), classification("B", risk=Risk.AT_RISK), complaint=True
     )
     assert triggers == (Trigger.AT_RISK,)
 
@@ -77,18 +77,22 @@ def test_complaint_from_a_tier_b_customer_is_only_at_risk() -> None:
 def test_an_old_complaint_does_not_alert_again_on_a_segment_change() -> None:
     from schemas import RfmSegment
 
-    previous = classification(Tier.A, risk=Risk.AT_RISK)
-    current = classification(Tier.A, risk=Risk.AT_RISK, segment=RfmSegment.CHAMPIONS)
+    previous = classification("A", risk=Risk.AT_RISK)
+    current = classification("A", risk=Risk.AT_RISK, segment=RfmSegment.CHAMPIONS)
     assert _triggers(previous, current, complaint=True) is None
 
 
 def test_complaint_rule_alone_still_alerts_when_at_risk_rule_is_off() -> None:
     policy = POLICY.model_copy(
-        update={"alerts": AlertPolicy(tier_upgrade=True, risk_becomes_at_risk=False)}
+        update={
+            "alerts": AlertPolicy(
+                tier_upgrade=True, risk_becomes_at_risk=False, complaint_in_tiers=("A",)
+            )
+        }
     )
     triggers = _triggers(
-        classification(Tier.A),
-        classification(Tier.A, risk=Risk.AT_RISK),
+        classification("A"),
+        classification("A", risk=Risk.AT_RISK),
         complaint=True,
         policy=policy,
     )
@@ -97,14 +101,14 @@ def test_complaint_rule_alone_still_alerts_when_at_risk_rule_is_off() -> None:
 
 def test_disabled_upgrade_rule_stays_silent() -> None:
     policy = POLICY.model_copy(update={"alerts": AlertPolicy(tier_upgrade=False)})
-    assert _triggers(classification(Tier.B), classification(Tier.A), policy=policy) is None
+    assert _triggers(classification("B"), classification("A"), policy=policy) is None
 
 
 def test_alert_carries_the_new_tiers_label_and_service_level() -> None:
-    alert = decide(tier_changed("c-1", classification(Tier.B), classification(Tier.A)), POLICY)
+    alert = decide(tier_changed("c-1", classification("B"), classification("A")), POLICY)
     assert alert is not None
     assert alert.tier_label == "core"
-    assert alert.service_level == POLICY.tiers[Tier.A].service_level
+    assert alert.service_level == POLICY.tier("A").service_level
 
 
 MANAGER = AccountManager(id="m-1", name="Ada", email="ada@example.com")

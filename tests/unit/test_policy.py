@@ -30,7 +30,7 @@ def test_default_policy_implements_the_design_defaults() -> None:
     policy = default_policy()
     assert (policy.abc.a_cut, policy.abc.b_cut, policy.window_days) == (0.05, 0.20, 365)
     assert policy.hysteresis.downgrade_after_days == 14
-    assert policy.tiers[policy.tiers.__iter__().__next__()].label == "core"
+    assert policy.tiers[0].label == "core"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import FeedbackEvent, OrderEvent, Tier
+from schemas import FeedbackEvent, OrderEvent
 from tests.unit.builders import AS_OF, POLICY, days_before, feedback, purchase, refund, state_of
 from tiering import ExactPopulation, RankedMetric, TierHold, apply, classify_measurement, measure
 from tiering.state import Adjustment, Purchase
@@ -167,8 +167,8 @@ def test_customer_oscillating_around_a_cut_downgrades_at_most_once_per_hold_peri
         previous = hold.tier
         hold = classify_measurement(measurement, hold, population, POLICY).hold
         assert hold.tier is not None
-        if previous is not None and hold.tier.rank > previous.rank:
+        if previous is not None and POLICY.tier_rank(hold.tier) > POLICY.tier_rank(previous):
             downgrade_days.append(day)
     gaps = [later - earlier for earlier, later in itertools.pairwise(downgrade_days)]
     assert all(gap >= POLICY.hysteresis.downgrade_after_days for gap in gaps)
-    assert hold.tier in Tier
+    assert hold.tier in ("A", "B", "C")

@@ -15,6 +15,7 @@ from streams.pipeline.ranks import SketchPopulation, summarize, unix_seconds
 from streams.pipeline.value_index import RANKED_VALUES
 from tests.unit.builders import POLICY
 from tiering import ExactPopulation, Measurement, Population, RankedMetric
+from tiering.rising import growth_projection
 
 FIRST_BOUNDARY = datetime(2026, 3, 1, tzinfo=UTC)
 BOUNDARIES = 3
@@ -84,14 +85,17 @@ def _brute_force(
     before: tuple[datetime, Population],
     after: tuple[datetime, Population],
 ) -> set[str]:
-    """Every customer whose class given some ranked value differs between the moments."""
+    """Every customer whose class given some ranked value (or its rising-star projection)
+    differs between the moments."""
     classes_before = rank_class_functions(POLICY, before)
     classes_after = rank_class_functions(POLICY, after)
+    valued = (*RANKED_VALUES, ("projected", lambda m: growth_projection(m, POLICY)))
     return {
         customer_id
         for customer_id, measurement in latest.items()
-        for name, value_of in RANKED_VALUES
-        if classes_before[name](value_of(measurement)) != classes_after[name](value_of(measurement))
+        for name, value_of in valued
+        if (value := value_of(measurement)) is not None
+        and classes_before[name](value) != classes_after[name](value)
     }
 
 

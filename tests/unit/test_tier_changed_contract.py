@@ -19,21 +19,20 @@ from schemas import (
     RfmScores,
     RfmSegment,
     Risk,
-    Tier,
 )
 from schemas.dead_letter import DeadLetter
 from schemas.tier_changed import TierChanged, tier_changed_event_id
 
 AS_OF = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 GOLD = Classification(
-    tier=Tier.A,
+    tier="A",
     abc_class=AbcClass.A,
     scores=RfmScores(recency=5, frequency=5, monetary=5),
     segment=RfmSegment.CHAMPIONS,
     lifecycle=Lifecycle.GROWTH,
     risk=Risk.OK,
 )
-SILVER = GOLD.model_copy(update={"tier": Tier.B, "abc_class": AbcClass.B})
+SILVER = GOLD.model_copy(update={"tier": "B", "abc_class": AbcClass.B})
 
 
 def _event(**overrides: object) -> TierChanged:
