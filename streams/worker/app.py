@@ -201,6 +201,7 @@ class Worker:
                 "held": self.held,
                 "profiles": self.profiles,
             },
+            tier_names=tuple(str(tier) for tier in policy.tiers),
         )
         self._stage_two = StageTwo(
             policy,

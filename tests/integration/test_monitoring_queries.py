@@ -62,9 +62,14 @@ class _SampleTraffic:
 
     def _set_gauges(self) -> None:
         w = self._worker
-        for tier, customers, share in (("A", 500, 0.61), ("B", 1500, 0.24), ("C", 8000, 0.15)):
+        # Monetary basis per tier in currency units (A holds 61 % of it).
+        for tier, customers, monetary in (
+            ("A", 500, 610_000.0),
+            ("B", 1500, 240_000.0),
+            ("C", 8000, 150_000.0),
+        ):
             w.customers_by_tier.labels(tier=tier).set(customers)
-            w.revenue_share.labels(tier=tier).set(share)
+            w.monetary_by_tier.labels(tier=tier).set(monetary)
         for risk, customers in (("ok", 8200), ("at_risk", 1300), ("churned", 500)):
             w.customers_by_risk.labels(risk=risk).set(customers)
         for stage, customers in (
@@ -97,6 +102,8 @@ class _SampleTraffic:
             for direction in ("upgrade", "downgrade", "lateral"):
                 w.tier_changes.labels(field=field, direction=direction).inc(rnd.randint(0, 3))
         w.tier_changes.labels(field="tier", direction="initial").inc(rnd.randint(0, 2))
+        for source, to in (("none", "C"), ("C", "B"), ("B", "A"), ("A", "B"), ("B", "C")):
+            w.tier_transitions.labels(source, to).inc(rnd.randint(0, 2))
         for _ in range(5):
             w.event_to_change_latency.observe(rnd.uniform(0.05, 3.0))
             w.sweep_duration.observe(rnd.uniform(0.001, 0.2))
