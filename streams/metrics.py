@@ -1,8 +1,9 @@
 """Prometheus metrics of the worker and the notifier, created on an injected registry.
 
 Names follow Prometheus conventions (`tierstream_` prefix, base units, `_total` counters).
-Labels take only small closed sets of values (topic names, enum members, channel names);
-never a customer id, manager or other personal or high-cardinality value.
+Labels take only small closed sets of values (topic names, enum members, the policy's tier
+names, channel names); never a customer id, manager or other personal or high-cardinality
+value. Money is in the policy's currency units (Prometheus has no base unit for it).
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ class WorkerMetrics:
     events_consumed: Counter
     dead_letters: Counter
     tier_changes: Counter
+    tier_transitions: Counter
     customers_by_tier: Gauge
     customers_by_risk: Gauge
     customers_by_lifecycle: Gauge
-    revenue_share: Gauge
+    monetary_by_tier: Gauge
     event_to_change_latency: Histogram
     consumer_lag: Gauge
     table_keys: Gauge
@@ -68,6 +70,13 @@ class WorkerMetrics:
                 ["field", "direction"],
                 registry=registry,
             ),
+            tier_transitions=Counter(
+                "tierstream_tier_transitions_total",
+                "TierChanged events that set or moved the tier, by previous tier (`none` for "
+                "a first classification) and current tier.",
+                ["from", "to"],
+                registry=registry,
+            ),
             customers_by_tier=Gauge(
                 "tierstream_customers",
                 "Customers per tier, from the classifications this worker owns.",
@@ -86,9 +95,11 @@ class WorkerMetrics:
                 ["lifecycle"],
                 registry=registry,
             ),
-            revenue_share=Gauge(
-                "tierstream_revenue_share_ratio",
-                "Share of trailing-window revenue per tier (the Pareto check), 0..1.",
+            monetary_by_tier=Gauge(
+                "tierstream_monetary_by_tier",
+                "Sum of the policy's monetary basis (trailing-window revenue or margin, net, "
+                "floored at 0) of this worker's classified customers per current tier, in the "
+                "policy's currency units; share = sum by (tier) / sum over every worker.",
                 ["tier"],
                 registry=registry,
             ),

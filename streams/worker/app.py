@@ -202,6 +202,7 @@ class Worker:
                 "held": self.held,
                 "profiles": self.profiles,
             },
+            tier_names=policy.tier_names,
         )
         self._stage_two = StageTwo(
             policy,

@@ -11,6 +11,11 @@ was consumed (Faust's `Message.time_in`, set when the record left the consumer) 
 until the boundary is ranked; a TierChanged at that boundary observes now minus that time.
 Changes with no event behind them (due-index, cut points, tier holds) and changes of
 boundaries ranked after a restart (the times are in memory only) are not observed.
+
+Tier transitions: each TierChanged whose `changes` include `tier`, and each first
+classification, counts once under (from = previous tier or `none`, to = current tier). The
+names come from the events and from the policy's tier names given at start (so a policy with
+its own tier names needs no code change here), never from an enum.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from tiering import Outcome
 
 __all__ = [
     "DEAD_LETTER_ERROR_TYPES",
+    "NO_TIER",
     "REEVALUATION_CAUSES",
     "WorkerObserver",
     "consumed_at",
@@ -54,6 +60,8 @@ DEAD_LETTER_ERROR_TYPES = (
     "key_missing",
 )
 REEVALUATION_CAUSES = ("event", "due", "cut_points")
+# The `from` label of a first classification's tier transition (it had no tier before).
+NO_TIER = "none"
 # A table scan hands the event loop back this often (keys), so the agents keep running.
 _SCAN_YIELD_EVERY = 5_000
 
@@ -68,11 +76,17 @@ class WorkerObserver:
     """Hooks the worker calls, and the samples its periodic task takes."""
 
     def __init__(
-        self, metrics: WorkerMetrics, input_topics: Sequence[str], tables: Mapping[str, Any]
+        self,
+        metrics: WorkerMetrics,
+        input_topics: Sequence[str],
+        tables: Mapping[str, Any],
+        tier_names: Sequence[str] = (),
     ) -> None:
+        """`tier_names`: the policy's tiers (label values of the tier series made at start)."""
         self.metrics = metrics
         self._input_topics = tuple(input_topics)
         self._tables = dict(tables)
+        self._tier_names = tuple(tier_names)
         # partition -> customer -> monotonic time its latest event was consumed, until the
         # next boundary closes; then moved to `_waiting` under that boundary until ranked.
         self._consumed: dict[int, dict[str, float]] = {}
@@ -91,6 +105,11 @@ class WorkerObserver:
         for field in ChangedField:
             for direction in Direction:
                 m.tier_changes.labels(field=field.value, direction=direction.value)
+        # Every move between two different tiers and every first tier: n² series for n tiers.
+        for to in self._tier_names:
+            for source in (NO_TIER, *self._tier_names):
+                if source != to:
+                    m.tier_transitions.labels(source, to)
         for cause in REEVALUATION_CAUSES:
             m.customers_reevaluated.labels(cause=cause)
         self.classifications(())
@@ -145,10 +164,22 @@ class WorkerObserver:
         for change in changes:
             for field in change.changes:
                 m.tier_changes.labels(field=field.value, direction=change.direction.value).inc()
+            self._count_transition(change)
             consumed = waiting.get(change.customer_id)
             if consumed is not None:
                 m.event_to_change_latency.observe(max(0.0, now - consumed))
         self.boundary_done(partition, boundary)
+
+    def _count_transition(self, change: TierChanged) -> None:
+        """One count under (previous tier or `none`, current tier) when the tier was set or
+        moved; a change of risk, lifecycle or segment alone is no transition."""
+        if change.previous is None:
+            source = NO_TIER
+        elif ChangedField.TIER in change.changes:
+            source = str(change.previous.tier)
+        else:
+            return
+        self.metrics.tier_transitions.labels(source, str(change.current.tier)).inc()
 
     def boundary_done(self, partition: int, boundary: datetime) -> None:
         """Forget the latency marks of a partition's boundaries up to `boundary` (ranked now
@@ -159,10 +190,11 @@ class WorkerObserver:
     def classifications(self, rankers: Iterable[PartitionRanker]) -> None:
         """Set the customer gauges from the rankers of the locally owned partitions."""
         # Tier names are the policy's: every ranker reports each of them (with 0s).
-        tiers: dict[str, int] = {}
+        tiers = dict.fromkeys(self._tier_names, 0)
         risks = dict.fromkeys(Risk, 0)
         lifecycles = dict.fromkeys(Lifecycle, 0)
-        monetary: dict[str, Decimal] = {}
+        # Keyed by tier name: the policy's names at zero, then whatever the counts hold.
+        monetary = dict.fromkeys(self._tier_names, Decimal(0))
         for ranker in rankers:
             counts = ranker.counts()
             for tier, count in counts.tiers.items():
@@ -174,11 +206,11 @@ class WorkerObserver:
             for tier, amount in counts.monetary_by_tier.items():
                 monetary[tier] = monetary.get(tier, Decimal(0)) + amount
         m = self.metrics
-        total = sum(monetary.values(), Decimal(0))
         for tier, count in tiers.items():
             m.customers_by_tier.labels(tier=tier).set(count)
-            share = float(monetary[tier] / total) if total > 0 else 0.0
-            m.revenue_share.labels(tier=tier).set(share)
+        # Amounts, not shares: a share per worker cannot be pooled across workers, a sum can.
+        for name, amount in monetary.items():
+            m.monetary_by_tier.labels(tier=name).set(float(amount))
         for risk in Risk:
             m.customers_by_risk.labels(risk=risk.value).set(risks[risk])
         for stage in Lifecycle:

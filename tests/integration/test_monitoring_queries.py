@@ -1,8 +1,10 @@
 """Every dashboard query and every alert rule returns data from a real Prometheus.
 
-The scrape targets here are two small in-test HTTP servers that export `WorkerMetrics` and
+The scrape targets here are small in-test HTTP servers that export `WorkerMetrics` and
 `NotifierMetrics` on fresh registries with realistic, moving values (`_SampleTraffic`): a
-fast check of the queries against every label set, busy traffic included. The same queries
+fast check of the queries against every label set, busy traffic included. A second, quiet
+worker exports other monetary amounts per tier, so the revenue share is checked as pooled
+over two workers (what production with several workers needs). The same queries
 against a real `tierstream worker` and `tierstream notifier` are in
 tests/integration/test_worker_web.py.
 """
@@ -34,6 +36,11 @@ WAIT_SECONDS = 45.0
 
 TOPICS = ("orders", "feedback", "customers")
 TIERS = ("A", "B", "C")
+# Monetary basis per tier (currency units) of the busy worker and of the quiet one. Their
+# totals differ (1.0 M and 3.2 M), so an average of per-worker shares (A: (0.61 + 0.016) / 2
+# = 0.31) is far from the pooled share (A: 0.66 M / 4.2 M = 0.157).
+MONETARY = {"A": 610_000.0, "B": 240_000.0, "C": 150_000.0}
+QUIET_WORKER_MONETARY = {"A": 50_000.0, "B": 150_000.0, "C": 3_000_000.0}
 CHANNELS = ("email", "webhook")
 
 
@@ -62,9 +69,9 @@ class _SampleTraffic:
 
     def _set_gauges(self) -> None:
         w = self._worker
-        for tier, customers, share in (("A", 500, 0.61), ("B", 1500, 0.24), ("C", 8000, 0.15)):
+        for tier, customers in (("A", 500), ("B", 1500), ("C", 8000)):
             w.customers_by_tier.labels(tier=tier).set(customers)
-            w.revenue_share.labels(tier=tier).set(share)
+            w.monetary_by_tier.labels(tier=tier).set(MONETARY[tier])
         for risk, customers in (("ok", 8200), ("at_risk", 1300), ("churned", 500)):
             w.customers_by_risk.labels(risk=risk).set(customers)
         for stage, customers in (
@@ -97,6 +104,8 @@ class _SampleTraffic:
             for direction in ("upgrade", "downgrade", "lateral"):
                 w.tier_changes.labels(field=field, direction=direction).inc(rnd.randint(0, 3))
         w.tier_changes.labels(field="tier", direction="initial").inc(rnd.randint(0, 2))
+        for source, to in (("none", "C"), ("C", "B"), ("B", "A"), ("A", "B"), ("B", "C")):
+            w.tier_transitions.labels(source, to).inc(rnd.randint(0, 2))
         for _ in range(5):
             w.event_to_change_latency.observe(rnd.uniform(0.05, 3.0))
             w.sweep_duration.observe(rnd.uniform(0.001, 0.2))
@@ -123,7 +132,7 @@ class _SampleTraffic:
 
 @dataclass(frozen=True)
 class _Exporters:
-    worker: str
+    workers: tuple[str, ...]
     notifier: str
 
 
@@ -131,19 +140,23 @@ class _Exporters:
 def sample_exporters() -> Iterator[_Exporters]:
     """Stand-ins for the worker's and the notifier's /metrics, on free loopback ports."""
     worker_registry, notifier_registry = CollectorRegistry(), CollectorRegistry()
-    worker_server, worker_thread = start_http_server(0, "127.0.0.1", worker_registry)
-    notifier_server, notifier_thread = start_http_server(0, "127.0.0.1", notifier_registry)
+    quiet_registry = CollectorRegistry()
+    quiet = WorkerMetrics.create(quiet_registry)
+    for tier, amount in QUIET_WORKER_MONETARY.items():
+        quiet.monetary_by_tier.labels(tier=tier).set(amount)
+    servers = [
+        start_http_server(0, "127.0.0.1", registry)
+        for registry in (worker_registry, quiet_registry, notifier_registry)
+    ]
+    worker, quiet_worker, notifier = (f"127.0.0.1:{server.server_port}" for server, _ in servers)
     traffic = _SampleTraffic(
         WorkerMetrics.create(worker_registry), NotifierMetrics.create(notifier_registry)
     )
     try:
         with traffic:
-            yield _Exporters(
-                worker=f"127.0.0.1:{worker_server.server_port}",
-                notifier=f"127.0.0.1:{notifier_server.server_port}",
-            )
+            yield _Exporters(workers=(worker, quiet_worker), notifier=notifier)
     finally:
-        for server, thread in ((worker_server, worker_thread), (notifier_server, notifier_thread)):
+        for server, thread in servers:
             server.shutdown()
             server.server_close()
             thread.join(timeout=5)
@@ -154,7 +167,7 @@ def prometheus(sample_exporters: _Exporters) -> Iterator[PrometheusServer]:
     """A real Prometheus scraping the stand-ins under the production job names."""
     config = render_config(
         {
-            "tierstream-worker": [sample_exporters.worker],
+            "tierstream-worker": list(sample_exporters.workers),
             "tierstream-notifier": [sample_exporters.notifier],
         },
         scrape_interval=SCRAPE_INTERVAL,
@@ -232,3 +245,14 @@ def test_prometheus_loads_and_evaluates_every_rule_without_error(
     assert set(evaluated) == expected
     assert not unhealthy
     assert not active
+
+
+def test_revenue_share_panel_pools_the_monetary_amounts_of_every_worker(
+    prometheus: PrometheusServer,
+) -> None:
+    (query,) = [q for q in dashboard_queries() if q.source.startswith("panel 'Revenue share")]
+    assert not _wait_for_data(prometheus, [query])
+    shares = {s["metric"]["tier"]: float(s["value"][1]) for s in prometheus.query(query.expr)}
+    total = sum(MONETARY.values()) + sum(QUIET_WORKER_MONETARY.values())
+    expected = {tier: (MONETARY[tier] + QUIET_WORKER_MONETARY[tier]) / total for tier in TIERS}
+    assert shares == pytest.approx(expected, abs=1e-9)

@@ -305,8 +305,12 @@ def test_every_dashboard_query_and_alert_rule_returns_data_from_a_real_worker(
         assert float(latency[0]["value"][1]) > 0
         dead = prometheus.query('sum(tierstream_dead_letters_total{error_type="json_invalid"})')
         assert float(dead[0]["value"][1]) == 1
-        shares = prometheus.query("sum(tierstream_revenue_share_ratio)")
+        # The dashboard's pooled revenue share: the tiers' shares of the total add up to 1.
+        (share_query,) = [q for q in dashboard if q.source.startswith("panel 'Revenue share")]
+        shares = prometheus.query(f"sum({share_query.expr})")
         assert float(shares[0]["value"][1]) == pytest.approx(1.0, abs=1e-6)
+        first = _value(prometheus, 'sum(tierstream_tier_transitions_total{from="none"})')
+        assert first > 0
         state = prometheus.query('tierstream_table_keys{table="customer-state"}')
         assert float(state[0]["value"][1]) > 0
 

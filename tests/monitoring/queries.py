@@ -42,6 +42,9 @@ PROMETHEUS_BUILTIN_SERIES = frozenset({"up"})
 # Grafana expands $__rate_interval to max(4 × scrape interval, step + scrape interval); a fixed
 # window in its place keeps the expression valid PromQL for the parser and for Prometheus.
 RATE_INTERVAL = "$__rate_interval"
+# Grafana puts the dashboard's time range (e.g. `21600s` for the last 6 h) for $__range, what
+# an instant panel (a total over the range) asks for; a fixed window stands in for it too.
+RANGE = "$__range"
 
 _COMPARISONS = frozenset({">", "<", ">=", "<=", "==", "!="})
 
@@ -54,13 +57,14 @@ class Query:
     expr: str
 
 
-def dashboard_queries(rate_interval: str = "5m") -> list[Query]:
-    """Every target expression of every panel of the dashboard, `$__rate_interval` filled in."""
+def dashboard_queries(rate_interval: str = "5m", range_: str = "1h") -> list[Query]:
+    """Every target expression of every panel of the dashboard, `$__rate_interval` and
+    `$__range` filled in."""
     dashboard = _load_json(DASHBOARD_JSON)
     queries = []
     for panel in _panels(dashboard["panels"]):
         for target in panel.get("targets", []):
-            expr = target["expr"].replace(RATE_INTERVAL, rate_interval)
+            expr = target["expr"].replace(RATE_INTERVAL, rate_interval).replace(RANGE, range_)
             queries.append(Query(f"panel {panel['title']!r} {target['refId']}", expr))
     return queries
 

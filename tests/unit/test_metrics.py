@@ -13,6 +13,8 @@ ALLOWED_LABELS = {
     "field",
     "direction",
     "tier",
+    "from",
+    "to",
     "risk",
     "lifecycle",
     "partition",
