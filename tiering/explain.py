@@ -61,7 +61,7 @@ def _tier_reason(
         )
     definition = policy.tier(tier)
     rank_only = definition.when is None or all(
-        condition.model_fields_set == {"top_share"} for condition in definition.when
+        condition.given == ("top_share",) for condition in definition.when
     )
     if standing is None and rank_only:
         return Reason(
@@ -79,7 +79,7 @@ def _tier_reason(
 
 def _condition_text(condition: TierCondition) -> str:
     parts = []
-    for field in sorted(condition.model_fields_set):
+    for field in condition.given:
         value = getattr(condition, field)
         if field == "top_share":
             parts.append(f"top {value * 100:g} %")

@@ -135,9 +135,14 @@ class TierCondition(BaseModel):
 
     @model_validator(mode="after")
     def _not_empty(self) -> TierCondition:
-        if not self.model_fields_set:
+        if not self.given:
             raise ValueError("a condition needs at least one field (or leave `when` out)")
         return self
+
+    @property
+    def given(self) -> tuple[str, ...]:
+        """The names of the fields this condition sets (not None), in declaration order."""
+        return tuple(name for name in type(self).model_fields if getattr(self, name) is not None)
 
 
 class TierPolicy(BaseModel):
