@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -15,9 +16,11 @@ from streams.pipeline.epochs import boundary_at_or_before
 from streams.pipeline.local_pipeline import LocalPipeline
 from tests.unit.builders import POLICY, purchase
 from tests.unit.pipeline_runs import feed_interleaved
-from tiering import score_history
+from tiering import load_policy, score_history
 
 DAY_SECONDS = 86_400
+# A four-layer value policy (seed 003's premium / developing / potential / marginal).
+FOUR_LAYER_POLICY = Path(__file__).parent / "policies" / "value_layers.yaml"
 PARTITIONS = 3
 
 
@@ -162,3 +165,39 @@ def test_a_partition_whose_first_record_is_a_watermark_does_not_hold_the_boundar
     assert pipeline.emitted == []  # the idle partition has not said where it starts
     pipeline.watermark(1 - busy, start + timedelta(days=1))
     assert [change.customer_id for change in pipeline.emitted] == ["c1"]
+
+
+def test_under_a_four_layer_value_policy_the_stream_classifies_as_batch_does(
+    history: list[OrderEvent | FeedbackEvent],
+) -> None:
+    """Every field but the tier equals batch's (rising stars included); tiers differ only
+    where hysteresis holds a higher layer, which batch (no history) cannot."""
+    policy = load_policy(FOUR_LAYER_POLICY)
+    pipeline = LocalPipeline(policy, PARTITIONS, DAY_SECONDS)
+    final = boundary_at_or_before(history[-1].occurred_at, DAY_SECONDS) + timedelta(days=1)
+    feed_interleaved(pipeline, PARTITIONS, history, "round-robin", final)
+    batch = score_history(
+        [e for e in history if isinstance(e, OrderEvent)],
+        [e for e in history if isinstance(e, FeedbackEvent)],
+        policy,
+        final,
+    )
+    streamed = {e.customer_id: pipeline.classification(e.customer_id) for e in batch.evaluations}
+    expected = {e.customer_id: e.classification for e in batch.evaluations}
+    assert {c.tier for c in expected.values()} <= set(policy.tier_names)
+    assert len({c.tier for c in expected.values()}) == 4
+    assert any(c.rising_star for c in expected.values())
+    besides_tier = {
+        customer: classification.model_copy(update={"tier": expected[customer].tier})
+        for customer, classification in streamed.items()
+        if classification is not None
+    }
+    assert besides_tier == expected
+    # A held tier is always above the one the conditions give now.
+    lower_than_held = [
+        customer
+        for customer, classification in streamed.items()
+        if classification is not None
+        and policy.tier_rank(classification.tier) > policy.tier_rank(expected[customer].tier)
+    ]
+    assert lower_than_held == []
