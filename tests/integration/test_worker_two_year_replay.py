@@ -46,6 +46,8 @@ EPOCH_SECONDS = Settings.model_fields["epoch_seconds"].default
 PARTITIONS = TopicSettings.model_fields["partitions"].default
 # DESIGN.md "Global ranks across partitions": streaming agrees with batch on ≥ 99.5 %.
 REQUIRED_AGREEMENT = 0.995
+# The default policy's tiers, highest first.
+DEFAULT_TIERS = ("A", "B", "C")
 
 
 def _agrees(streamed: TierChanged, row: dict[str, str]) -> bool:
@@ -53,7 +55,7 @@ def _agrees(streamed: TierChanged, row: dict[str, str]) -> bool:
     tier history, so it cannot hold a tier (hysteresis): a streamed tier higher than the
     batch one is a held downgrade and counts as agreeing."""
     current = streamed.current
-    tier_held = str(current.tier).rank < str(row["tier"]).rank
+    tier_held = DEFAULT_TIERS.index(current.tier) < DEFAULT_TIERS.index(row["tier"])
     return (
         (current.tier.value == row["tier"] or tier_held)
         and current.risk.value == row["risk"]
