@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
                 check_dimension_values(
                     settings.kafka.bootstrap,
                     settings.topics.customers,
+                    settings.topics.partitions,
                     policy.metrics_dimensions,
                     client_options(settings.kafka),
                 )

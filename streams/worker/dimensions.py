@@ -80,9 +80,14 @@ class ProfileValueCount:
 
 
 async def check_dimension_values(
-    bootstrap: str, topic: str, dimensions: Sequence[str], client_options: Mapping[str, Any]
+    bootstrap: str,
+    topic: str,
+    partition_count: int,
+    dimensions: Sequence[str],
+    client_options: Mapping[str, Any],
 ) -> dict[str, set[str]]:
-    """Read `topic` from the beginning to its end at call time (no consumer group, nothing
+    """Read `topic` (its `partition_count` partitions, as the worker created it and needs
+    it co-partitioned) from the beginning to its end at call time (no consumer group, nothing
     committed); the distinct values per dimension, or DimensionCardinalityError as soon as
     one has more than MAX_DIMENSION_VALUES."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -93,11 +98,7 @@ async def check_dimension_values(
     )
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            await consumer.force_metadata_update()
-            known = consumer.partitions_for_topic(topic) or set()
-            partitions = [TopicPartition(topic, p) for p in known]
+        partitions = [TopicPartition(topic, p) for p in range(partition_count)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
