@@ -47,6 +47,8 @@ class WorkerMetrics:
     customers_reevaluated: Counter
     stream_time: Gauge
     partitions_stopped: Gauge
+    customers_by_dimension: Gauge
+    dimension_values_unlabelled: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
@@ -147,6 +149,22 @@ class WorkerMetrics:
                 "tierstream_partitions_stopped",
                 "1 per local partition an unexpected error stopped (records wait uncommitted).",
                 ["partition"],
+                registry=registry,
+            ),
+            # Only for the policy's `metrics_dimensions`, at most 50 values each plus `none`
+            # (streams/worker/dimensions.py): the values are group codes, never names.
+            customers_by_dimension=Gauge(
+                "tierstream_customers_by_dimension",
+                "Customers per tier and value of a profile dimension the policy lists in "
+                "metrics_dimensions (value `none`: no profile or no value).",
+                ["dimension", "value", "tier"],
+                registry=registry,
+            ),
+            dimension_values_unlabelled=Gauge(
+                "tierstream_dimension_values_unlabelled",
+                "Distinct values of a metrics dimension seen beyond the 50 this worker labels; "
+                "their customers are missing from tierstream_customers_by_dimension.",
+                ["dimension"],
                 registry=registry,
             ),
         )

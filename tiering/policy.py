@@ -231,6 +231,10 @@ class Policy(BaseModel):
     # relative path is relative to the policy file. TIERSTREAM_CLV_MODEL, when set, wins.
     value_model: str | None = Field(default=None, min_length=1, max_length=4096)
     value: ValuePolicy = ValuePolicy()
+    # Profile dimensions whose values label the worker's gauge
+    # tierstream_customers_by_dimension{dimension,value,tier} (streams/worker/dimensions.py);
+    # each may hold at most 50 distinct values, or the worker refuses to start.
+    metrics_dimensions: tuple[Dimension, ...] = Field(default=(), max_length=3)
 
     @model_validator(mode="before")
     @classmethod

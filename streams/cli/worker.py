@@ -73,6 +73,24 @@ def run(args: argparse.Namespace) -> int:
         reason = asyncio.run(explain_connection_failure(settings.kafka))
         print(f"tierstream worker: cannot connect to Kafka: {reason}", file=sys.stderr)
         return 1
+    if policy.metrics_dimensions:
+        from streams.worker.dimensions import DimensionCardinalityError, check_dimension_values
+
+        # Before anything runs: a dimension with too many values would make a series per
+        # value (streams/worker/dimensions.py says what is counted, and what happens later).
+        try:
+            asyncio.run(
+                check_dimension_values(
+                    settings.kafka.bootstrap,
+                    settings.topics.customers,
+                    settings.topics.partitions,
+                    policy.metrics_dimensions,
+                    client_options(settings.kafka),
+                )
+            )
+        except DimensionCardinalityError as error:
+            print(f"tierstream worker: {error}", file=sys.stderr)
+            return 2
     asyncio.run(
         ensure_topics(
             settings.kafka.bootstrap,

@@ -24,7 +24,7 @@ from schemas.tier_changed import TierChanged, tier_changed_event_id
 from tiering.diff import diff
 from tiering.policy import Policy, default_policy
 
-__all__ = ["classification", "tier_changed"]
+__all__ = ["RISING_STAR_REASON", "classification", "tier_changed"]
 
 
 def classification(
@@ -33,6 +33,7 @@ def classification(
     risk: Risk = Risk.OK,
     lifecycle: Lifecycle = Lifecycle.MATURE,
     segment: RfmSegment | None = RfmSegment.LOYAL,
+    rising_star: bool = False,
 ) -> Classification:
     """An active customer's classification (ABC class = tier, scores 4/4/4)."""
     return Classification(
@@ -42,7 +43,16 @@ def classification(
         segment=segment,
         lifecycle=lifecycle,
         risk=risk,
+        rising_star=rising_star,
     )
+
+
+# What tiering.explain says of a rising star under the default policy (growth fallback).
+RISING_STAR_REASON = Reason(
+    code="tier.rising_star",
+    text="rising star: its projected value (last 182 days' pace) would rank in the top "
+    "9.1 %, the rank of tier B",
+)
 
 
 def _reasons(current: Classification, complaint: bool) -> tuple[Reason, ...]:
@@ -56,7 +66,7 @@ def _reasons(current: Classification, complaint: bool) -> tuple[Reason, ...]:
         ),
         Risk.CHURNED: Reason(code="risk.churned", text="churned: no purchase in 365 days"),
     }[current.risk]
-    return (
+    reasons = (
         Reason(
             code="tier.abc_rank",
             text=f"tier {current.tier}: trailing-365-day revenue 48,210.00 is in the top "
@@ -65,6 +75,7 @@ def _reasons(current: Classification, complaint: bool) -> tuple[Reason, ...]:
         risk_reason,
         Reason(code=f"lifecycle.{current.lifecycle.value}", text=current.lifecycle.value),
     )
+    return (*reasons, RISING_STAR_REASON) if current.rising_star else reasons
 
 
 def tier_changed(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -40,6 +40,7 @@ from tiering.valuation import p_alive_falls_below_at
 from tiering.value import ValueModel, model_version
 
 __all__ = [
+    "NO_DIMENSION_VALUE",
     "ClassificationCounts",
     "LastEvaluation",
     "ManagerLookup",
@@ -64,15 +65,24 @@ class ClassificationCounts:
     trailing-window revenue or margin, net of refunds, floored at 0) as of the boundary it
     was last evaluated at, per current tier. Every tier of the policy and every member of
     each enum is present.
+
+    `by_dimension`: customers per (dimension, value, tier) for each of the policy's
+    `metrics_dimensions`, the value as the customer's profile gave it when it was last
+    evaluated (`NO_DIMENSION_VALUE` without one); only combinations with customers appear.
     """
 
     tiers: Mapping[str, int]
     risks: Mapping[Risk, int]
     lifecycles: Mapping[Lifecycle, int]
     monetary_by_tier: Mapping[str, Decimal]
+    by_dimension: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
 
 
-_Tally = tuple[str, Risk, Lifecycle, Decimal]
+# The value a customer without a profile, or without that field in it, is counted under.
+NO_DIMENSION_VALUE = "none"
+
+# tier, risk, lifecycle, monetary, and the metrics dimensions' values (policy order).
+_Tally = tuple[str, Risk, Lifecycle, Decimal, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -136,6 +146,7 @@ class PartitionRanker:
         self._risks: Counter[Risk] = Counter()
         self._lifecycles: Counter[Lifecycle] = Counter()
         self._monetary: dict[str, Decimal] = dict.fromkeys(policy.tier_names, Decimal(0))
+        self._by_dimension: Counter[tuple[str, str, str]] = Counter()
 
     @classmethod
     def restored(
@@ -154,7 +165,8 @@ class PartitionRanker:
             if classification is not None:
                 ranker._current[customer_id] = (classification, hold)
                 ranker._hold_due.schedule(customer_id, ranker._due(measurement, hold))
-                ranker._tally(customer_id, classification, measurement.monetary)
+                profile = ranker._profiles(customer_id) if policy.metrics_dimensions else None
+                ranker._tally(customer_id, classification, measurement.monetary, profile)
         ranker._full_sweep = True
         return ranker
 
@@ -201,11 +213,7 @@ class PartitionRanker:
         self.touched.discard(customer_id)
         tally = self._tallies.pop(customer_id, None)
         if tally is not None:
-            tier, risk, lifecycle, amount = tally
-            self._tiers[tier] -= 1
-            self._risks[risk] -= 1
-            self._lifecycles[lifecycle] -= 1
-            self._monetary[tier] -= amount
+            self._untally(tally)
 
     def _remember(self, measurement: Measurement) -> None:
         self._index.replace(self._latest.get(measurement.customer_id), measurement)
@@ -243,22 +251,49 @@ class PartitionRanker:
             monetary_by_tier={
                 tier: self._monetary.get(tier, Decimal(0)) for tier in self._policy.tier_names
             },
+            by_dimension={key: count for key, count in self._by_dimension.items() if count},
         )
 
-    def _tally(self, customer_id: str, classification: Classification, monetary: Decimal) -> None:
+    def _tally(
+        self,
+        customer_id: str,
+        classification: Classification,
+        monetary: Decimal,
+        profile: ProfileDimensions | None,
+    ) -> None:
         previous = self._tallies.get(customer_id)
         if previous is not None:
-            tier, risk, lifecycle, amount = previous
-            self._tiers[tier] -= 1
-            self._risks[risk] -= 1
-            self._lifecycles[lifecycle] -= 1
-            self._monetary[tier] -= amount
-        tally = (classification.tier, classification.risk, classification.lifecycle, monetary)
-        self._tallies[customer_id] = tally
-        self._tiers[tally[0]] += 1
-        self._risks[tally[1]] += 1
-        self._lifecycles[tally[2]] += 1
-        self._monetary[tally[0]] = self._monetary.get(tally[0], Decimal(0)) + monetary
+            self._untally(previous)
+        values = tuple(
+            (getattr(profile, dimension) if profile is not None else None) or NO_DIMENSION_VALUE
+            for dimension in self._policy.metrics_dimensions
+        )
+        tier = classification.tier
+        self._tallies[customer_id] = (
+            tier,
+            classification.risk,
+            classification.lifecycle,
+            monetary,
+            values,
+        )
+        self._tiers[tier] += 1
+        self._risks[classification.risk] += 1
+        self._lifecycles[classification.lifecycle] += 1
+        self._monetary[tier] = self._monetary.get(tier, Decimal(0)) + monetary
+        for dimension, value in zip(self._policy.metrics_dimensions, values, strict=True):
+            self._by_dimension[(dimension, value, tier)] += 1
+
+    def _untally(self, tally: _Tally) -> None:
+        tier, risk, lifecycle, amount, values = tally
+        self._tiers[tier] -= 1
+        self._risks[risk] -= 1
+        self._lifecycles[lifecycle] -= 1
+        self._monetary[tier] -= amount
+        for dimension, value in zip(self._policy.metrics_dimensions, values, strict=True):
+            key = (dimension, value, tier)
+            self._by_dimension[key] -= 1
+            if not self._by_dimension[key]:
+                del self._by_dimension[key]
 
     def rank(
         self, boundary: datetime, population: Population, measurements: tuple[Measurement, ...]
@@ -305,7 +340,7 @@ class PartitionRanker:
         self._evaluated[customer_id] = LastEvaluation(
             boundary, evaluation.metrics, self._policy.version, self._value_model_version
         )
-        self._tally(customer_id, evaluation.classification, measurement.monetary)
+        self._tally(customer_id, evaluation.classification, measurement.monetary, profile)
         self._hold_due.schedule(customer_id, self._due(measurement, evaluation.hold))
         change = diff(previous, evaluation.classification, self._policy)
         if change is None:

@@ -203,6 +203,7 @@ class Worker:
                 "profiles": self.profiles,
             },
             tier_names=policy.tier_names,
+            dimensions=policy.metrics_dimensions,
         )
         self._stage_two = StageTwo(
             policy,

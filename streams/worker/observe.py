@@ -16,6 +16,11 @@ Tier transitions: each TierChanged whose `changes` include `tier`, and each firs
 classification, counts once under (from = previous tier or `none`, to = current tier). The
 names come from the events and from the policy's tier names given at start (so a policy with
 its own tier names needs no code change here), never from an enum.
+
+Customers by dimension: for the policy's `metrics_dimensions` only, customers per
+(dimension, value, tier) from the rankers' tallies (each customer under the profile it had
+when last evaluated), each value admitted by `DimensionLabels` (at most 50 per dimension;
+see streams/worker/dimensions.py for where the limit is checked).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from streams.metrics import WorkerMetrics
 from streams.pipeline.measure_stage import ClosedEpoch
 from streams.pipeline.rank_stage import PartitionRanker
 from streams.settings import Settings
+from streams.worker.dimensions import DimensionLabels
 from streams.worker.lag import LagReader
 from tiering import Outcome
 
@@ -81,12 +87,17 @@ class WorkerObserver:
         input_topics: Sequence[str],
         tables: Mapping[str, Any],
         tier_names: Sequence[str] = (),
+        dimensions: Sequence[str] = (),
     ) -> None:
-        """`tier_names`: the policy's tiers (label values of the tier series made at start)."""
+        """`tier_names`: the policy's tiers (label values of the tier series made at start);
+        `dimensions`: the policy's `metrics_dimensions` (the only ones that label a series)."""
         self.metrics = metrics
         self._input_topics = tuple(input_topics)
         self._tables = dict(tables)
         self._tier_names = tuple(tier_names)
+        self._dimension_labels = DimensionLabels(dict.fromkeys(dimensions))
+        # (dimension, value, tier) label sets exported so far: set to 0 when they empty.
+        self._dimension_series: set[tuple[str, str, str]] = set()
         # partition -> customer -> monotonic time its latest event was consumed, until the
         # next boundary closes; then moved to `_waiting` under that boundary until ranked.
         self._consumed: dict[int, dict[str, float]] = {}
@@ -195,6 +206,7 @@ class WorkerObserver:
         lifecycles = dict.fromkeys(Lifecycle, 0)
         # Keyed by tier name: the policy's names at zero, then whatever the counts hold.
         monetary = dict.fromkeys(self._tier_names, Decimal(0))
+        by_dimension: dict[tuple[str, str, str], int] = {}
         for ranker in rankers:
             counts = ranker.counts()
             for tier, count in counts.tiers.items():
@@ -205,6 +217,8 @@ class WorkerObserver:
                 lifecycles[stage] += count
             for tier, amount in counts.monetary_by_tier.items():
                 monetary[tier] = monetary.get(tier, Decimal(0)) + amount
+            for key, count in counts.by_dimension.items():
+                by_dimension[key] = by_dimension.get(key, 0) + count
         m = self.metrics
         for tier, count in tiers.items():
             m.customers_by_tier.labels(tier=tier).set(count)
@@ -215,6 +229,26 @@ class WorkerObserver:
             m.customers_by_risk.labels(risk=risk.value).set(risks[risk])
         for stage in Lifecycle:
             m.customers_by_lifecycle.labels(lifecycle=stage.value).set(lifecycles[stage])
+        self._dimension_counts(by_dimension)
+
+    def _dimension_counts(self, by_dimension: Mapping[tuple[str, str, str], int]) -> None:
+        """Set the by-dimension gauge: admitted values get their counts, series that had
+        customers and have none now go to 0, refused values are only counted as refused."""
+        labels = self._dimension_labels
+        admitted = {
+            key: count
+            for key, count in sorted(by_dimension.items())
+            if labels.admit(key[0], key[1])
+        }
+        gauge = self.metrics.customers_by_dimension
+        for dimension, value, tier in self._dimension_series - set(admitted):
+            gauge.labels(dimension=dimension, value=value, tier=tier).set(0)
+        for (dimension, value, tier), count in admitted.items():
+            gauge.labels(dimension=dimension, value=value, tier=tier).set(count)
+        self._dimension_series |= set(admitted)
+        for dimension in labels.dimensions:
+            unlabelled = labels.refused(dimension)
+            self.metrics.dimension_values_unlabelled.labels(dimension=dimension).set(unlabelled)
 
     def partitions_revoked(self, partitions: Iterable[int]) -> None:
         """Forget what revoked partitions left here (their next owner reports them)."""

@@ -22,6 +22,10 @@ ALLOWED_LABELS = {
     "cause",
     "channel",
     "le",
+    # tierstream_customers_by_dimension: a profile dimension the policy lists and one of
+    # its group codes (at most 50 per dimension, streams/worker/dimensions.py).
+    "dimension",
+    "value",
 }
 
 

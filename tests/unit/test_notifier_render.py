@@ -10,7 +10,7 @@ from schemas import Risk
 from streams.notifier.render import render
 from streams.notifier.routing import Recipient, RouteSource
 from streams.notifier.rules import Alert, decide
-from streams.notifier.testing import classification, tier_changed
+from streams.notifier.testing import RISING_STAR_REASON, classification, tier_changed
 from tiering.policy import default_policy
 
 POLICY = default_policy()
@@ -33,6 +33,18 @@ def test_single_alert_text_has_change_reasons_figures_and_service_level() -> Non
     assert "[tier.abc_rank]" in message.text
     assert "monetary 48,210.00" in message.text
     assert POLICY.tier("A").service_level in message.text
+
+
+def test_rising_star_alert_says_why_in_text_payload_and_slack() -> None:
+    event = tier_changed("c-1", classification("C"), classification("C", rising_star=True))
+    alert = decide(event, POLICY)
+    assert alert is not None
+    message = render([alert], RECIPIENT)
+    assert "customer c-1: rising star" in message.subject
+    assert "rising_star: no -> yes" in message.text
+    assert f"{RISING_STAR_REASON.text} [tier.rising_star]" in message.text
+    assert RISING_STAR_REASON.model_dump(mode="json") in message.payload["alerts"][0]["reasons"]
+    assert RISING_STAR_REASON.text in json.dumps(message.slack)
 
 
 def test_single_alert_idempotency_key_is_the_event_id() -> None:

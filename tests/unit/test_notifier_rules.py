@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import Classification, Lifecycle, Risk
+from schemas import Classification, Lifecycle, RfmSegment, Risk
 from schemas.profile import AccountManager
 from streams.notifier.routing import RouteSource, route
 from streams.notifier.rules import Trigger, decide
@@ -102,6 +102,34 @@ def test_complaint_rule_alone_still_alerts_when_at_risk_rule_is_off() -> None:
 def test_disabled_upgrade_rule_stays_silent() -> None:
     policy = POLICY.model_copy(update={"alerts": AlertPolicy(tier_upgrade=False)})
     assert _triggers(classification("B"), classification("A"), policy=policy) is None
+
+
+def test_becoming_a_rising_star_alerts() -> None:
+    previous, current = classification("C"), classification("C", rising_star=True)
+    assert _triggers(previous, current) == (Trigger.RISING_STAR,)
+
+
+def test_staying_a_rising_star_does_not_alert_again() -> None:
+    # A segment change of a customer that already was a rising star.
+    previous = classification("C", rising_star=True)
+    current = classification("C", rising_star=True, segment=RfmSegment.CHAMPIONS)
+    assert _triggers(previous, current) is None
+
+
+def test_ceasing_to_be_a_rising_star_does_not_alert() -> None:
+    previous, current = classification("C", rising_star=True), classification("C")
+    assert _triggers(previous, current) is None
+
+
+def test_rising_star_rule_off_stays_silent() -> None:
+    policy = POLICY.model_copy(update={"alerts": AlertPolicy(becomes_rising_star=False)})
+    previous, current = classification("C"), classification("C", rising_star=True)
+    assert _triggers(previous, current, policy=policy) is None
+
+
+def test_a_rising_star_promoted_at_once_alerts_for_both() -> None:
+    previous, current = classification("C"), classification("B", rising_star=True)
+    assert _triggers(previous, current) == (Trigger.TIER_UPGRADE, Trigger.RISING_STAR)
 
 
 def test_alert_carries_the_new_tiers_label_and_service_level() -> None:
