@@ -170,14 +170,14 @@ def test_the_last_tier_change_per_customer_agrees_with_tierstream_score(
         tier_held = policy.tier_rank(streamed.tier) < policy.tier_rank(row["tier"])
         held += tier_held
         same = (
-            (streamed.tier.value == row["tier"] or tier_held)
+            (streamed.tier == row["tier"] or tier_held)
             and streamed.risk.value == row["risk"]
             and streamed.lifecycle.value == row["lifecycle"]
             and (streamed.segment.value if streamed.segment else "") == row["rfm_segment"]
         )
         if not same:
             disagreements.append((customer, streamed, row))
-        if not near_a_cut(row) and streamed.tier.value != row["tier"] and not tier_held:
+        if not near_a_cut(row) and streamed.tier != row["tier"] and not tier_held:
             wrong_tier_away_from_cuts.append((customer, streamed.tier, row["tier"]))
 
     assert len(disagreements) <= 0.005 * len(batch), disagreements[:5]

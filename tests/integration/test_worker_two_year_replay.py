@@ -57,7 +57,7 @@ def _agrees(streamed: TierChanged, row: dict[str, str]) -> bool:
     current = streamed.current
     tier_held = DEFAULT_TIERS.index(current.tier) < DEFAULT_TIERS.index(row["tier"])
     return (
-        (current.tier.value == row["tier"] or tier_held)
+        (current.tier == row["tier"] or tier_held)
         and current.risk.value == row["risk"]
         and current.lifecycle.value == row["lifecycle"]
         and (current.segment.value if current.segment else "") == row["rfm_segment"]
