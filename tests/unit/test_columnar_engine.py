@@ -226,6 +226,38 @@ def test_small_random_histories_score_the_same_as_the_fold(
     assert first_differences(ours, theirs) == []
 
 
+_REGION = st.sampled_from(["", "emea", "amer"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    orders=st.lists(_order_row(), min_size=1, max_size=40),
+    regions=st.fixed_dictionaries({"c1": _REGION, "c2": _REGION, "c6": _REGION}),
+    dimension=st.sampled_from(["region", "size"]),
+    with_model=st.booleans(),
+)
+def test_small_random_histories_ranked_within_a_dimension_score_the_same_as_the_fold(
+    orders: list[dict[str, str]], regions: dict[str, str], dimension: Dimension, with_model: bool
+) -> None:
+    """c3 has no profile row; an empty region is an unknown one (its own group with c3)."""
+    policy = LAYERS.model_copy(update={"rank_within": dimension})
+    with tempfile.TemporaryDirectory() as name:
+        directory = Path(name)
+        orders_path = write_csv(directory / "orders.csv", ORDER_HEADER, orders)
+        profiles_path = directory / "customers.csv"
+        profiles_path.write_text(
+            "customer_id,industry,size,region\n"
+            + "".join(f"{c},,{'smb' if r else ''},{r}\n" for c, r in regions.items())
+        )
+        model = directory / "model.json" if with_model else None
+        if model is not None:
+            model.write_text(DAY_MODEL)
+        profiles = read_profiles(profiles_path, CsvReport(profiles_path))
+        ours = columnar_rows(orders_path, None, policy, AS_OF, model, profiles_path)
+        theirs = fold_rows(orders_path, None, policy, AS_OF, model, profiles)
+    assert first_differences(ours, theirs) == []
+
+
 def _score_both(tmp_path: Path, orders: str) -> tuple[list[list[str]], list[list[str]]]:
     path = tmp_path / "orders.csv"
     path.write_text(orders)
