@@ -14,7 +14,8 @@ What the fold does, in closed form over a customer's rows at or before as_of (W 
   money is exact (Decimal(38, 18)) and keeps the scale the fold's Decimal sum would print
   (the most decimals of any term in the window, at least 0: 10.50 - 10.50 prints 0.00).
 - Ranks (ABC share, R/F/M scores) compare float(monetary), frequency and recency_days among
-  active customers exactly as `tiering.population.ExactPopulation` does, with the same
+  active customers (of the customer's group under the policy's `rank_within` and
+  `--profiles`) exactly as `tiering.population.ExactPopulation` does, with the same
   float arithmetic (k / n, then 1 + floor(5 × share + 1e-9)).
 - tier and rising_star: `streams.batch.tiers` (the policy's tier conditions as expressions);
   score has no previous tier, so hysteresis never holds one.
@@ -316,6 +317,24 @@ def _segments(policy: Policy) -> pl.DataFrame:
     )
 
 
+def _group_shares(active: pl.DataFrame) -> pl.DataFrame:
+    """customer_id, share_above (p), m_below, f_below and r_above of active customers, each
+    k / n among the n active customers of the customer's GROUP (ExactPopulation's ranks)."""
+    count = pl.len().over(GROUP).cast(pl.Float64)
+    monetary, recency = pl.col("monetary_float"), pl.col("recency_days").cast(pl.Float64)
+    return active.select(
+        "customer_id",
+        (monetary.rank("min", descending=True).over(GROUP) - 1).alias("share_above"),
+        (monetary.rank("min").over(GROUP) - 1).alias("m_below"),
+        (pl.col("frequency").rank("min").over(GROUP) - 1).alias("f_below"),
+        (recency.rank("min", descending=True).over(GROUP) - 1).alias("r_above"),
+        count.alias("_n"),
+    ).with_columns(
+        pl.col(name).cast(pl.Float64) / pl.col("_n")
+        for name in ("share_above", "m_below", "f_below", "r_above")
+    )
+
+
 def classify(
     measured: pl.DataFrame,
     policy: Policy,
@@ -329,8 +348,8 @@ def classify(
     `profiles`: customer_id and PROFILE_COLUMNS (null = unknown), for tier conditions on them
     and, under `rank_within`, the groups ranked apart (`tiering.batch.group_of`: customers
     without the dimension rank together in their own group). `predicted_clv`: customer_id
-    and `predicted_clv` (float) of a value model, the rising-star projection in its place of
-    the growth fallback (`tiering.rising`).
+    and `predicted_clv` (float) of a value model: the rising-star projection, in place of the
+    growth fallback (`tiering.rising`).
     """
     if profiles is None:
         frame = measured.with_columns(
@@ -338,13 +357,10 @@ def classify(
         )
     else:
         frame = measured.join(profiles, on="customer_id", how="left", maintain_order="left")
-    by_group = policy.rank_within is not None and profiles is not None
+    # tiering.batch.group_of: without profiles everyone ranks together.
+    dimension = policy.rank_within if profiles is not None else None
     frame = frame.with_columns(
-        (
-            pl.col(policy.rank_within)
-            if by_group and policy.rank_within
-            else pl.lit(None, dtype=pl.String)
-        ).alias(GROUP)
+        (pl.lit(None, dtype=pl.String) if dimension is None else pl.col(dimension)).alias(GROUP)
     )
     if predicted_clv is None:
         frame = frame.with_columns(growth(policy).alias("projected"))
@@ -352,22 +368,7 @@ def classify(
         frame = frame.join(predicted_clv, on="customer_id", how="left", maintain_order="left")
         frame = frame.with_columns(pl.coalesce("predicted_clv", growth(policy)).alias("projected"))
     active = frame.filter("active")
-    count = pl.len().over(GROUP).cast(pl.Float64)
-    ranked = active.select(
-        "customer_id",
-        (pl.col("monetary_float").rank("min", descending=True).over(GROUP) - 1).alias(
-            "share_above"
-        ),
-        (pl.col("monetary_float").rank("min").over(GROUP) - 1).alias("m_below"),
-        (pl.col("frequency").rank("min").over(GROUP) - 1).alias("f_below"),
-        (
-            pl.col("recency_days").cast(pl.Float64).rank("min", descending=True).over(GROUP) - 1
-        ).alias("r_above"),
-        count.alias("_n"),
-    ).with_columns(
-        pl.col(name).cast(pl.Float64) / pl.col("_n")
-        for name in ("share_above", "m_below", "f_below", "r_above")
-    )
+    ranked = _group_shares(active)
     share_above = pl.col("share_above")
     ranked = ranked.with_columns(
         abc_class=pl.when(share_above < policy.abc.a_cut)
@@ -401,7 +402,7 @@ def classify(
 
     # In `score` no customer has a previous tier, so hysteresis holds none.
     columns = OUTPUT_COLUMNS + (() if profiles is None else PROFILE_COLUMNS)
+    frame = frame.with_columns(tier(policy).alias("tier"))
     return frame.with_columns(
-        tier(policy).alias("tier"),
-        pl.when("rising_star").then(pl.lit("true")).otherwise(pl.lit("false")).alias("rising_star"),
+        pl.when("rising_star").then(pl.lit("true")).otherwise(pl.lit("false")).alias("rising_star")
     ).select(columns)
