@@ -7,6 +7,7 @@ design is silent.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -21,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from schemas import ChangedField, Lifecycle, RfmSegment, Risk, TierName
 from schemas.profile import PROFILE_DIMENSIONS
@@ -64,7 +66,7 @@ class AbcPolicy(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> AbcPolicy:
         if not self.a_cut < self.b_cut:
-            raise ValueError("a_cut must be smaller than b_cut")
+            raise ValueError("a_cut: must be smaller than b_cut")
         return self
 
 
@@ -193,7 +195,7 @@ class SegmentRule(BaseModel):
         for name in ("recency", "frequency", "monetary"):
             low, high = getattr(self, name)
             if not 1 <= low <= high <= 5:
-                raise ValueError(f"{name} range must satisfy 1 <= low <= high <= 5")
+                raise ValueError(f"{name}: range must satisfy 1 <= low <= high <= 5")
         return self
 
     def matches(self, recency: int, frequency: int, monetary: int) -> bool:
@@ -277,11 +279,14 @@ class Policy(BaseModel):
     def _complete(self) -> Policy:
         names = self.tier_names
         for field in ("complaint_in_tiers", "decline_in_tiers"):
-            for name in getattr(self.alerts, field):
+            for position, name in enumerate(getattr(self.alerts, field)):
                 if name not in names:
-                    raise ValueError(f"alerts.{field}: '{name}' is not a tier of this policy")
+                    raise ValueError(
+                        f"alerts.{field}.{position}: '{name}' is not a tier of this policy"
+                        f" ({', '.join(names)})"
+                    )
         if self.lifecycle.half_split_days >= self.window_days:
-            raise ValueError("lifecycle.half_split_days must be smaller than window_days")
+            raise ValueError("lifecycle.half_split_days: must be smaller than window_days")
         for recency in range(1, 6):
             for frequency in range(1, 6):
                 for monetary in range(1, 6):
@@ -341,8 +346,26 @@ class Policy(BaseModel):
         raise PolicyError(f"no segment for R{recency} F{frequency} M{monetary}")  # unreachable
 
 
+# A validator that checks several fields names the one at fault as "path.to.field: why",
+# relative to where it runs; `_located` moves that path into the error's location.
+_NAMED_FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*): (.+)$", re.DOTALL)
+
+
 def _field_path(location: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in location) or "<top level>"
+
+
+def _located(error: ErrorDetails) -> tuple[str, str]:
+    """(field path, message) of a validation error; a validator's ValueError loses pydantic's
+    "Value error, " prefix and, when it names a field, is located at that field."""
+    location, message = tuple(error["loc"]), error["msg"]
+    if error["type"] == "value_error":
+        message = message.removeprefix("Value error, ")
+        named = _NAMED_FIELD.match(message)
+        if named is not None:
+            location = (*location, *named.group(1).split("."))
+            message = named.group(2)
+    return _field_path(location), message
 
 
 def parse_policy(document: Any, source: str = "policy") -> Policy:
@@ -352,10 +375,9 @@ def parse_policy(document: Any, source: str = "policy") -> Policy:
     try:
         return Policy.model_validate(document)
     except ValidationError as error:
-        first = error.errors()[0]
+        field, message = _located(error.errors()[0])
         raise PolicyError(
-            f"{source}: field '{_field_path(first['loc'])}': {first['msg']}"
-            f" ({error.error_count()} problem(s) in all)"
+            f"{source}: field '{field}': {message} ({error.error_count()} problem(s) in all)"
         ) from None
 
 

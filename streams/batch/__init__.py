@@ -11,9 +11,10 @@ Kept out of `tiering`, which stays pure and free of I/O and of this dependency.
 
 - `score_files(orders, as_of, ...)` → `BatchScore` (customers frame, input reports, events
   after as_of); `score_frame(...)` → just the frame. Columns: `streams.cli.score`'s
-  OUTPUT_COLUMNS (+ CLV_COLUMNS with a value model).
+  OUTPUT_COLUMNS (+ industry, size, region with profiles, + CLV_COLUMNS with a value model).
 - `inputs`/`csv_chunks`: CSV and Parquet in chunks; `rows`: the row rules over columns;
-  `engine`: measurement and classification; `fold`: the rare customers left to the fold;
+  `engine`: measurement and classification; `tiers`: the policy's tiers and rising stars
+  as expressions; `fold`: the rare customers left to the fold;
   `value`: the CLV columns.
 """
 

@@ -14,9 +14,11 @@ What the fold does, in closed form over a customer's rows at or before as_of (W 
   money is exact (Decimal(38, 18)) and keeps the scale the fold's Decimal sum would print
   (the most decimals of any term in the window, at least 0: 10.50 - 10.50 prints 0.00).
 - Ranks (ABC share, R/F/M scores) compare float(monetary), frequency and recency_days among
-  active customers exactly as `tiering.population.ExactPopulation` does, with the same
+  active customers (of the customer's group under the policy's `rank_within` and
+  `--profiles`) exactly as `tiering.population.ExactPopulation` does, with the same
   float arithmetic (k / n, then 1 + floor(5 × share + 1e-9)).
-- tier = ABC class: score has no previous tier, so hysteresis never holds one.
+- tier and rising_star: `streams.batch.tiers` (the policy's tier conditions as expressions);
+  score has no previous tier, so hysteresis never holds one.
 
 Exactness: money is fixed-point, so sums are exact; the fold's Decimal sums are exact too as
 long as they stay within 28 significant digits (with 2 decimals: below 10^26), beyond which
@@ -31,12 +33,17 @@ from decimal import Decimal
 import numpy as np
 import polars as pl
 
+from schemas.profile import PROFILE_DIMENSIONS
 from streams.batch.rows import MONEY, instant_parts
+from streams.batch.tiers import GROUP, growth, projected_share_above, rising_star, tier
 from tiering import Policy
 from tiering.classify import SCORE_EPSILON
 from tiering.policy import Basis
 
-__all__ = ["MEASURE_COLUMNS", "classify", "dedup_purchases", "measure"]
+__all__ = ["MEASURE_COLUMNS", "PROFILE_COLUMNS", "classify", "dedup_purchases", "measure"]
+
+# Output columns added when profiles are given: the customer's dimensions as read.
+PROFILE_COLUMNS = PROFILE_DIMENSIONS
 
 _US_PER_DAY = 86_400_000_000
 MEASURE_COLUMNS = (
@@ -48,6 +55,7 @@ MEASURE_COLUMNS = (
     "monetary_float",
     "lifecycle",
     "risk",
+    "second_half",
 )
 
 
@@ -224,6 +232,8 @@ def measure(
         monetary_float=pl.col("monetary_exact").cast(pl.String).cast(pl.Float64),
         lifecycle=_lifecycle(policy, end),
         risk=_risk(policy),
+        # float(Measurement.second_half), for the rising-star growth projection.
+        second_half=pl.col("h2").cast(pl.String).cast(pl.Float64),
     ).select(MEASURE_COLUMNS)
 
 
@@ -307,21 +317,59 @@ def _segments(policy: Policy) -> pl.DataFrame:
     )
 
 
-def classify(measured: pl.DataFrame, policy: Policy) -> pl.DataFrame:
-    """The score output columns (`streams.cli.score.OUTPUT_COLUMNS`) of measured customers."""
-    active = measured.filter("active")
-    count = active.height
-    ranked = active.select(
+def _group_shares(active: pl.DataFrame) -> pl.DataFrame:
+    """customer_id, share_above (p), m_below, f_below and r_above of active customers, each
+    k / n among the n active customers of the customer's GROUP (ExactPopulation's ranks)."""
+    count = pl.len().over(GROUP).cast(pl.Float64)
+    monetary, recency = pl.col("monetary_float"), pl.col("recency_days").cast(pl.Float64)
+    return active.select(
         "customer_id",
-        (pl.col("monetary_float").rank("min", descending=True) - 1).alias("m_above"),
-        (pl.col("monetary_float").rank("min") - 1).alias("m_below"),
-        (pl.col("frequency").rank("min") - 1).alias("f_below"),
-        (pl.col("recency_days").cast(pl.Float64).rank("min", descending=True) - 1).alias("r_above"),
+        (monetary.rank("min", descending=True).over(GROUP) - 1).alias("share_above"),
+        (monetary.rank("min").over(GROUP) - 1).alias("m_below"),
+        (pl.col("frequency").rank("min").over(GROUP) - 1).alias("f_below"),
+        (recency.rank("min", descending=True).over(GROUP) - 1).alias("r_above"),
+        count.alias("_n"),
     ).with_columns(
-        pl.col(name).cast(pl.Float64) / max(count, 1)
-        for name in ("m_above", "m_below", "f_below", "r_above")
+        pl.col(name).cast(pl.Float64) / pl.col("_n")
+        for name in ("share_above", "m_below", "f_below", "r_above")
     )
-    share_above = pl.col("m_above")
+
+
+def classify(
+    measured: pl.DataFrame,
+    policy: Policy,
+    *,
+    profiles: pl.DataFrame | None = None,
+    predicted_clv: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """The score output columns (`streams.cli.score.OUTPUT_COLUMNS`, then PROFILE_COLUMNS
+    when `profiles` is given) of measured customers.
+
+    `profiles`: customer_id and PROFILE_COLUMNS (null = unknown), for tier conditions on them
+    and, under `rank_within`, the groups ranked apart (`tiering.batch.group_of`: customers
+    without the dimension rank together in their own group). `predicted_clv`: customer_id
+    and `predicted_clv` (float) of a value model: the rising-star projection, in place of the
+    growth fallback (`tiering.rising`).
+    """
+    if profiles is None:
+        frame = measured.with_columns(
+            pl.lit(None, dtype=pl.String).alias(name) for name in PROFILE_COLUMNS
+        )
+    else:
+        frame = measured.join(profiles, on="customer_id", how="left", maintain_order="left")
+    # tiering.batch.group_of: without profiles everyone ranks together.
+    dimension = policy.rank_within if profiles is not None else None
+    frame = frame.with_columns(
+        (pl.lit(None, dtype=pl.String) if dimension is None else pl.col(dimension)).alias(GROUP)
+    )
+    if predicted_clv is None:
+        frame = frame.with_columns(growth(policy).alias("projected"))
+    else:
+        frame = frame.join(predicted_clv, on="customer_id", how="left", maintain_order="left")
+        frame = frame.with_columns(pl.coalesce("predicted_clv", growth(policy)).alias("projected"))
+    active = frame.filter("active")
+    ranked = _group_shares(active)
+    share_above = pl.col("share_above")
     ranked = ranked.with_columns(
         abc_class=pl.when(share_above < policy.abc.a_cut)
         .then(pl.lit("A"))
@@ -332,13 +380,29 @@ def classify(measured: pl.DataFrame, policy: Policy) -> pl.DataFrame:
         f_score=_score(pl.col("f_below")),
         m_score=_score(pl.col("m_below")),
     ).join(_segments(policy), on=("r_score", "f_score", "m_score"), how="left")
-    frame = measured.join(
-        ranked.select("customer_id", "abc_class", "r_score", "f_score", "m_score", "rfm_segment"),
-        on="customer_id",
-        how="left",
-        maintain_order="left",
-    ).with_columns(pl.col("abc_class").fill_null("C"))
+    frame = (
+        frame.join(
+            ranked.select(
+                "customer_id",
+                "share_above",
+                "abc_class",
+                "r_score",
+                "f_score",
+                "m_score",
+                "rfm_segment",
+            ),
+            on="customer_id",
+            how="left",
+            maintain_order="left",
+        )
+        .join(projected_share_above(active), on="customer_id", how="left", maintain_order="left")
+        .with_columns(pl.col("abc_class").fill_null("C"), rising_star(policy).alias("rising_star"))
+    )
     from streams.cli.score import OUTPUT_COLUMNS
 
-    # In `score` no customer has a previous tier, so hysteresis holds none: tier = ABC class.
-    return frame.with_columns(pl.col("abc_class").alias("tier")).select(OUTPUT_COLUMNS)
+    # In `score` no customer has a previous tier, so hysteresis holds none.
+    columns = OUTPUT_COLUMNS + (() if profiles is None else PROFILE_COLUMNS)
+    frame = frame.with_columns(tier(policy).alias("tier"))
+    return frame.with_columns(
+        pl.when("rising_star").then(pl.lit("true")).otherwise(pl.lit("false")).alias("rising_star")
+    ).select(columns)

@@ -96,6 +96,7 @@ def measure_by_fold(
             "monetary_float": float(e.measurement.monetary),
             "lifecycle": e.measurement.lifecycle.value,
             "risk": e.measurement.risk.value,
+            "second_half": float(e.measurement.second_half),
         }
         for e in result.evaluations
     ]
@@ -108,6 +109,7 @@ def measure_by_fold(
         "monetary_float": pl.Float64,
         "lifecycle": pl.String,
         "risk": pl.String,
+        "second_half": pl.Float64,
     }
     assert tuple(schema) == MEASURE_COLUMNS
     return pl.DataFrame(rows, schema=schema, orient="row")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from streams.batch.engine import classify, dedup_purchases, measure
+from streams.batch.engine import PROFILE_COLUMNS, classify, dedup_purchases, measure
 from streams.batch.fold import measure_by_fold
 from streams.batch.inputs import InputFormat, input_chunks
 from streams.batch.rows import (
@@ -26,7 +26,7 @@ from streams.batch.rows import (
     typed_orders,
 )
 from streams.batch.value import value_columns
-from streams.data.csv_input import FEEDBACK_COLUMNS, ORDER_COLUMNS, CsvReport
+from streams.data.csv_input import FEEDBACK_COLUMNS, ORDER_COLUMNS, CsvReport, read_profiles
 from tiering import Policy, default_policy
 from tiering.policy import Basis
 from tiering.value import ValueModel
@@ -113,6 +113,16 @@ def _read_feedback(
     return kept, feedback
 
 
+def _profile_frame(path: Path, report: CsvReport) -> pl.DataFrame:
+    """customer_id and PROFILE_COLUMNS of the usable profile rows (null = unknown)."""
+    profiles = read_profiles(path, report)
+    columns: dict[str, list[str | None]] = {
+        "customer_id": list(profiles),
+        **{name: [getattr(p, name) for p in profiles.values()] for name in PROFILE_COLUMNS},
+    }
+    return pl.DataFrame(columns, schema=dict.fromkeys(columns, pl.String))
+
+
 def score_files(
     orders: Path,
     as_of: datetime,
@@ -124,6 +134,7 @@ def score_files(
     value_model: ValueModel | None = None,
     horizon_days: float | None = None,
     on_progress: Callable[[int], None] | None = None,
+    profiles: Path | None = None,
 ) -> BatchScore:
     """Score the files at `as_of` (DESIGN.md definitions; `policy` defaults to the built-in).
 
@@ -142,6 +153,8 @@ def score_files(
     kept_feedback, feedback_rows = _read_feedback(
         feedback, feedback_format, feedback_report, end, on_progress
     )
+    profile_report = CsvReport(profiles or Path())
+    profile_frame = None if profiles is None else _profile_frame(profiles, profile_report)
     for report in (order_report, feedback_report):
         report.problems.sort(key=lambda problem: (problem.source or "", problem.line))
     customers = (
@@ -160,20 +173,21 @@ def score_files(
         measured = pl.concat(
             [measured.filter(~pl.col("customer_id").is_in(odd.implode())), by_fold]
         ).sort("customer_id")
-    scored = classify(measured, policy)
+    values = figures = None
     if value_model is not None:
         horizon = horizon_days or policy.value.horizon_days
-        values = value_columns(
+        values, figures = value_columns(
             purchases.filter("first_written"),
             value_model,
             as_of,
             horizon,
             policy.value.annual_discount_rate,
         )
+    scored = classify(measured, policy, profiles=profile_frame, predicted_clv=figures)
+    if values is not None:
         scored = scored.join(values, on="customer_id", how="left", maintain_order="left")
-    return BatchScore(
-        scored, (order_report, feedback_report), kept_orders.after + kept_feedback.after
-    )
+    reports = (order_report, feedback_report, *(() if profiles is None else (profile_report,)))
+    return BatchScore(scored, reports, kept_orders.after + kept_feedback.after)
 
 
 def score_frame(

@@ -29,9 +29,10 @@ def value_columns(
     as_of: datetime,
     horizon_days: float,
     annual_discount_rate: float,
-) -> pl.DataFrame:
-    """customer_id and CLV_COLUMNS (text) of every customer with a purchase up to as_of;
-    `purchases` holds one row per (customer, order_id), its first in input order."""
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """customer_id and CLV_COLUMNS (text) of every customer with a purchase up to as_of,
+    and customer_id with predicted_clv as a float; `purchases` holds one row per
+    (customer, order_id), its first in input order."""
     days = purchases.with_columns(day=pl.col("at") // _US_PER_DAY)
     last_rows = (
         days.sort("at", "seq", descending=[True, False])
@@ -67,9 +68,15 @@ def value_columns(
         )
         for row in figures.iter_rows(named=True)
     ]
-    cells = [
-        [prediction.customer_id, *prediction_cells(prediction)]
-        for prediction in predict(model, summaries, horizon_days, annual_discount_rate)
-    ]
+    predictions = predict(model, summaries, horizon_days, annual_discount_rate)
+    cells = [[prediction.customer_id, *prediction_cells(prediction)] for prediction in predictions]
     schema = dict.fromkeys(("customer_id", *CLV_COLUMNS), pl.String)
-    return pl.DataFrame(cells, schema=schema, orient="row")
+    # The unrounded figure ranks rising stars (`tiering.rising`), as the stream's does.
+    figures = pl.DataFrame(
+        {
+            "customer_id": [prediction.customer_id for prediction in predictions],
+            "predicted_clv": [prediction.predicted_clv for prediction in predictions],
+        },
+        schema={"customer_id": pl.String, "predicted_clv": pl.Float64},
+    )
+    return pl.DataFrame(cells, schema=schema, orient="row"), figures

@@ -36,6 +36,8 @@ OUTPUT_COLUMNS = (
     "recency_days",
     "frequency",
     "monetary",
+    # Beyond the contract header (DESIGN.md: "more columns may follow"): true/false.
+    "rising_star",
 )
 _MAX_PROBLEM_LINES = 50
 
@@ -65,6 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a .csv or .parquet file, or a directory of .parquet files",
     )
     parser.add_argument("--feedback", type=Path, metavar="FEEDBACK", help="same formats as ORDERS")
+    parser.add_argument(
+        "--profiles",
+        type=Path,
+        metavar="CUSTOMERS.csv",
+        help="customer_id,industry,size,region (empty = unknown), for tier conditions on "
+        "them and the policy's rank_within; adds those columns to the output",
+    )
     for name in ("orders", "feedback"):
         parser.add_argument(
             f"--{name}-format",
@@ -202,6 +211,12 @@ def run(args: argparse.Namespace) -> int:
     except PolicyError as error:
         print(f"tierstream score: {error}", file=sys.stderr)
         return 2
+    if policy.uses_profile and not args.profiles:
+        print(
+            "tierstream score: the policy reads profile dimensions (rank_within or tier "
+            "conditions); without --profiles every customer's are unknown",
+            file=sys.stderr,
+        )
     value_model = None
     if args.clv_model:
         from tiering.value import ModelFileError, load_model
@@ -212,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"tierstream score: {error}", file=sys.stderr)
             return 2
     paths = [args.orders, *([args.feedback] if args.feedback else [])]
+    paths += [args.profiles] if args.profiles else []
     progress, advance = _progress(paths)
     try:
         with progress:
@@ -227,6 +243,7 @@ def run(args: argparse.Namespace) -> int:
                 value_model=value_model,
                 horizon_days=args.clv_horizon_days,
                 on_progress=advance,
+                profiles=args.profiles,
             )
     except CsvError as error:
         print(f"tierstream score: {error}", file=sys.stderr)

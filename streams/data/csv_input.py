@@ -26,11 +26,13 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from schemas import FeedbackEvent, FeedbackKind, OrderEvent, OrderKind
-from schemas.bounds import MAX_ID_LENGTH, event_time_problem, money_problem
+from schemas.bounds import MAX_ID_LENGTH, MAX_TEXT_LENGTH, event_time_problem, money_problem
+from schemas.profile import PROFILE_DIMENSIONS, ProfileDimensions
 
 __all__ = [
     "CsvError",
     "CsvReport",
+    "ProfileRow",
     "RowProblem",
     "event_id_of",
     "parse_feedback_row",
@@ -38,11 +40,15 @@ __all__ = [
     "parse_order_row",
     "read_feedback",
     "read_orders",
+    "read_profiles",
     "row_verdict",
 ]
 
 ORDER_COLUMNS = ("customer_id", "order_id", "occurred_at", "amount")
 FEEDBACK_COLUMNS = ("customer_id", "occurred_at", "kind", "score")
+# Profiles (`score --profiles`): customer_id, then industry, size, region (each optional:
+# an empty cell or an absent column means unknown).
+PROFILE_COLUMNS = ("customer_id",)
 
 
 class CsvError(Exception):
@@ -201,7 +207,26 @@ def _feedback(row: dict[str, str | None]) -> FeedbackEvent:
         raise _RowError("score out of range for kind") from None
 
 
-_EventT = TypeVar("_EventT", OrderEvent, FeedbackEvent)
+@dataclass(frozen=True, slots=True)
+class ProfileRow:
+    """One usable row of a profiles file."""
+
+    customer_id: str
+    dimensions: ProfileDimensions
+
+
+def _profile(row: dict[str, str | None]) -> ProfileRow:
+    customer_id = _id(row, "customer_id")
+    values: dict[str, str | None] = {}
+    for name in PROFILE_DIMENSIONS:
+        value = (row.get(name) or "").strip()
+        if len(value) > MAX_TEXT_LENGTH:
+            raise _RowError(f"{name} longer than {MAX_TEXT_LENGTH} characters")
+        values[name] = value or None
+    return ProfileRow(customer_id, ProfileDimensions(**values))
+
+
+_EventT = TypeVar("_EventT", OrderEvent, FeedbackEvent, ProfileRow)
 
 
 def parse_order_row(row: dict[str, str | None]) -> OrderEvent:
@@ -274,3 +299,20 @@ def read_feedback(
 ) -> Iterator[FeedbackEvent]:
     """Usable feedback rows as events; problems are appended to `report`."""
     return _read(path, FEEDBACK_COLUMNS, _feedback, report, on_progress)
+
+
+def read_profiles(path: Path, report: CsvReport) -> dict[str, ProfileDimensions]:
+    """customer_id → dimensions of the usable rows; unusable rows, and a customer's rows
+    after its first (which counts), are appended to `report` with their line numbers."""
+    profiles: dict[str, ProfileDimensions] = {}
+
+    def first_of_customer(row: dict[str, str | None]) -> ProfileRow:
+        parsed = _profile(row)
+        if parsed.customer_id in profiles:
+            raise _RowError("repeated customer_id (its first row counts)")
+        profiles[parsed.customer_id] = parsed.dimensions
+        return parsed
+
+    for _ in _read(path, PROFILE_COLUMNS, first_of_customer, report, None):
+        pass
+    return profiles

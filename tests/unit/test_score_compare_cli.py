@@ -39,6 +39,9 @@ def _wide_policy(tmp_path: Path) -> Path:
     default = Path(__file__).resolve().parents[2] / "tiering" / "default_policy.yaml"
     policy = yaml.safe_load(default.read_text(encoding="utf-8"))
     policy["abc"] = {"a_cut": 0.3, "b_cut": 0.6}
+    # The tiers are the tier list's conditions (the abc cuts only set abc_class).
+    policy["tiers"][0]["when"] = {"top_share": 0.3}
+    policy["tiers"][1]["when"] = {"top_share": 0.6}
     policy["version"] = "wide-1"
     return _write(tmp_path, yaml.safe_dump(policy), "wide.yaml")
 
