@@ -20,7 +20,7 @@ from tiering import load_policy, score_history
 
 DAY_SECONDS = 86_400
 # A four-layer value policy (seed 003's premium / developing / potential / marginal).
-FOUR_LAYER_POLICY = Path(__file__).parent / "policies" / "value_layers.yaml"
+FOUR_LAYER_POLICY = Path(__file__).parents[2] / "examples" / "policies" / "value_layers.yaml"
 PARTITIONS = 3
 
 
