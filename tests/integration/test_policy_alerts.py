@@ -18,13 +18,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from importlib import resources
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as redis
-import yaml
 
 from schemas import FeedbackEvent, FeedbackKind, OrderEvent
 from schemas.tier_changed import TierChanged
@@ -46,12 +45,14 @@ from tests.integration.worker_process import (
     DAY,
     Outgoing,
     log_tail,
-    order,
     produce,
     read_records,
     running_worker,
     watermarks,
     worker_env,
+)
+from tests.integration.worker_process import (
+    order as order_without_margin,
 )
 from tiering import Policy, default_policy, load_policy
 
@@ -64,48 +65,18 @@ STAR = "c-star"
 BIGGEST = "c-0"
 AMOUNTS = (2000, 1000, 900, 800, 700, 600, 500, 400, 300, 200, 50)
 
-# Four layers of value: the top 15 % by monetary, the top half, new or growing customers
-# and rising stars, everyone else.
-LAYERS: list[dict[str, Any]] = [
-    {
-        "name": "premium",
-        "label": "key account",
-        "service_level": "named manager, 4-hour response",
-        "when": {"top_share": 0.15},
-    },
-    {
-        "name": "developing",
-        "label": "growing account",
-        "service_level": "account team, 1-business-day response",
-        "when": {"top_share": 0.5},
-    },
-    {
-        "name": "potential",
-        "label": "potential",
-        "service_level": "nurture programme",
-        "when": [{"lifecycle": ["new", "growth"]}, {"rising_star": True}],
-    },
-    {
-        "name": "marginal",
-        "label": "marginal",
-        "service_level": "self-service",
-    },
-]
+# The four-layer value policy of examples/policies/ (premium / developing / potential /
+# marginal, on the margin basis), as deployed.
+LAYERS_FILE = Path(__file__).resolve().parents[2] / "examples" / "policies" / "value_layers.yaml"
+ABC_FILE = LAYERS_FILE.with_name("abc.yaml")
+# Every order's margin: 30 % of its amount, so the margin ranks are the revenue ranks.
+MARGIN_RATE = Decimal("0.3")
 
 
-def four_layer_policy_file(directory: Path) -> Path:
-    """The default policy with four value layers for tiers (written as YAML, as deployed)."""
-    text = resources.files("tiering").joinpath("default_policy.yaml").read_text("utf-8")
-    document = yaml.safe_load(text)
-    document["version"] = "layers-test-1"
-    document["tiers"] = LAYERS
-    document["alerts"] = {
-        "complaint_in_tiers": ["premium"],
-        "decline_in_tiers": ["premium", "developing"],
-    }
-    path = directory / "layers.yaml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    return path
+def order(customer_id: str, order_id: str, occurred_at: datetime, amount: str) -> OrderEvent:
+    """A purchase with its margin (the example value policy ranks by margin)."""
+    plain = order_without_margin(customer_id, order_id, occurred_at, amount)
+    return plain.model_copy(update={"margin": plain.amount * MARGIN_RATE})
 
 
 def day_one() -> list[OrderEvent]:
@@ -246,7 +217,8 @@ async def flow(
 async def test_a_customer_becoming_a_rising_star_alerts_the_webhook_with_why(
     infra: Infra, unique_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with flow(infra, unique_name, tmp_path, None, monkeypatch) as outcome:
+    """Under the example ABC policy (the default's tiers, as a deployed file)."""
+    async with flow(infra, unique_name, tmp_path, ABC_FILE, monkeypatch) as outcome:
         became = [c for c in outcome.changes if c.customer_id == STAR and c.current.rising_star]
         assert len(became) == 1 and became[0].current.tier == "C", log_tail(outcome.worker_log)
         why = next(r.text for r in became[0].reasons if r.code == "tier.rising_star")
@@ -268,20 +240,23 @@ async def test_the_four_layer_policy_names_the_tiers_of_changes_alerts_and_read_
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    policy_file = four_layer_policy_file(tmp_path)
-    names = {layer["name"] for layer in LAYERS}
+    policy_file = LAYERS_FILE
+    policy = load_policy(policy_file)
+    names = set(policy.tier_names)
+    assert names == {"premium", "developing", "potential", "marginal"}
     async with flow(infra, unique_name, tmp_path, policy_file, monkeypatch) as outcome:
         assert {c.current.tier for c in outcome.changes} == names
-        assert {c.policy_version for c in outcome.changes} == {"layers-test-1"}
+        assert {c.policy_version for c in outcome.changes} == {policy.version}
 
-        labels = {layer["name"]: layer["label"] for layer in LAYERS}
-        levels = {layer["name"]: layer["service_level"] for layer in LAYERS}
+        labels = {tier.name: tier.label for tier in policy.tiers}
+        levels = {tier.name: tier.service_level for tier in policy.tiers}
         alerts = [item for body in outcome.sink.accepted for item in body["alerts"]]
         assert all(a["tier_label"] == labels[a["tier"]] for a in alerts)
         assert all(a["service_level"] == levels[a["tier"]] for a in alerts)
         complaint = [a for a in alerts if "complaint" in a["triggers"]]
         assert [(a["customer_id"], a["tier"]) for a in complaint] == [(BIGGEST, "premium")]
-        assert "Service level for tier premium (key account)" in outcome.texts_for(BIGGEST)[-1]
+        expected = f"Service level for tier premium ({labels['premium']})"
+        assert expected in outcome.texts_for(BIGGEST)[-1]
         star = outcome.alerts_for(STAR)
         assert [(a["triggers"], a["tier"]) for a in star] == [(["rising_star"], "potential")]
 
