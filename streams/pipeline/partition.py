@@ -45,7 +45,12 @@ from streams.pipeline.checkpoints import (
 )
 from streams.pipeline.decode import RecordOrigin, decode, rejected
 from streams.pipeline.headers import Watermark, control_kind
-from streams.pipeline.measure_stage import ClosedEpoch, PartitionMeasurer, StreamAdvance
+from streams.pipeline.measure_stage import (
+    ClosedEpoch,
+    GroupLookup,
+    PartitionMeasurer,
+    StreamAdvance,
+)
 from streams.pipeline.merge import InputMerge
 from streams.pipeline.records import (
     BatchResult,
@@ -127,7 +132,10 @@ class MeasurePipeline:
         epoch_seconds: int,
         store: StateStore,
         listener: PipelineListener | None = None,
+        groups: GroupLookup | None = None,
     ) -> None:
+        """`groups`: customer_id -> ranking group under the policy's `rank_within` (the
+        worker reads it from the `profiles` table)."""
         self.partition = partition
         self._topics = topics
         self._store = store
@@ -138,14 +146,14 @@ class MeasurePipeline:
         }
         checkpoint = store.get(Tables.PROGRESS, str(partition).encode())
         if checkpoint is None:
-            self.measurer = PartitionMeasurer(partition, policy, epoch_seconds)
+            self.measurer = PartitionMeasurer(partition, policy, epoch_seconds, groups=groups)
         else:
             progress = ProgressRecord.from_json(checkpoint)
             measured = (
                 (key.decode(), MeasuredRecord.from_json(value))
                 for key, value in store.items(Tables.MEASURED)
             )
-            self.measurer = restore_measurer(partition, policy, progress, measured)
+            self.measurer = restore_measurer(partition, policy, progress, measured, groups)
             # Inputs of another keying setting than the checkpoint's are not restored: they
             # start unheard, which holds the merge until they speak (never releases early).
             for source, instant in progress.high_water.items():

@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry
 from streams.access import Access
 from streams.kafka.security import faust_credentials
 from streams.metrics import WorkerMetrics
-from streams.pipeline.profile_stage import manager_lookup, profile_lookup
+from streams.pipeline.profile_stage import group_lookup, manager_lookup, profile_lookup
 from streams.pipeline.records import StageOneTopics, Tables
 from streams.settings import Clock, Settings
 from streams.worker.dead_letters import DeadLetters
@@ -243,6 +243,7 @@ class Worker:
             self.observer,
             self._label,
             self._send_untransacted,
+            group_lookup(self._profile_dimensions, policy) if policy.rank_within else None,
         )
         self._assigned = False
         install_endpoints(self.app, registry, self.ready)
