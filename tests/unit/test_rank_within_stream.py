@@ -3,7 +3,7 @@ stages rank each customer among the active customers of its region, as the batch
 
 from __future__ import annotations
 
-import zlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,31 +15,17 @@ from streams.data.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history
 from streams.pipeline.epochs import boundary_at_or_before
 from streams.pipeline.local_pipeline import LocalPipeline
 from streams.pipeline.ranks import RankSummary, summarize
-from tests.unit.builders import POLICY, purchase
+from tests.unit.builders import POLICY, REGIONS, purchase, regional_profiles
 from tests.unit.pipeline_runs import feed_interleaved
-from tiering import Measurement, score_history
+from tiering import score_history
 from tiering.measure import measure, measurement_from_json, measurement_to_json
 from tiering.state import CustomerState
 
 DAY_SECONDS = 86_400
 PARTITIONS = 3
 BY_REGION = POLICY.model_copy(update={"rank_within": "region"})
-REGIONS = ("emea", "amer", "apac")
 
 Event = OrderEvent | FeedbackEvent
-
-
-def regional_profiles(customer_ids: set[str]) -> dict[str, ProfileDimensions]:
-    """A stable profile per customer: most in one of three regions of unequal size, about
-    one in ten with a profile but no region, and about one in ten with no profile at all."""
-    profiles = {}
-    for customer_id in customer_ids:
-        bucket = zlib.crc32(customer_id.encode()) % 10
-        if bucket == 0:
-            continue  # no profile: ranked with the customers without a region
-        region = None if bucket == 1 else REGIONS[bucket % len(REGIONS)]
-        profiles[customer_id] = ProfileDimensions(industry="retail", region=region)
-    return profiles
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +81,28 @@ def test_stream_ranks_within_regions_as_the_batch_fold_does_at_the_final_boundar
     assert sum(regional[e.customer_id] != e.classification.abc_class for e in everyone.evaluations)
 
 
+def test_restoring_both_stages_under_rank_within_changes_no_event(
+    history: list[Event],
+) -> None:
+    """The groups live in the checkpoint records (the measurements carry them), so a
+    restarted pipeline ranks every customer in the same group as an uninterrupted one."""
+    profiles = regional_profiles({event.customer_id for event in history})
+    final = boundary_at_or_before(history[-1].occurred_at, DAY_SECONDS) + timedelta(days=1)
+    uninterrupted = LocalPipeline(BY_REGION, PARTITIONS, DAY_SECONDS, profiles=profiles.get)
+    restarted = LocalPipeline(BY_REGION, PARTITIONS, DAY_SECONDS, profiles=profiles.get)
+    restart_at = {len(history) // 3, 2 * len(history) // 3}
+    for position, event in enumerate(history):
+        if position in restart_at:
+            restarted.restart()
+        uninterrupted.feed(event)
+        restarted.feed(event)
+    for pipeline in (uninterrupted, restarted):
+        for partition in range(PARTITIONS):
+            pipeline.watermark(partition, final + timedelta(microseconds=1))
+
+    assert [c.event_id for c in restarted.emitted] == [c.event_id for c in uninterrupted.emitted]
+
+
 def test_a_customer_moving_region_is_ranked_in_its_new_region_from_its_next_measurement() -> None:
     """'mover' (100) starts in emea beside 'big' (1,000): B or C there. Moved to apac, where
     only 'small' (10) buys, it is ranked A from the boundary after its next purchase."""
@@ -140,12 +148,5 @@ def test_group_sketches_and_measurement_groups_survive_their_wire_formats() -> N
     )
     decoded = RankSummary.model_validate_json(summary.model_dump_json())
     assert [(g.group, g.active_count) for g in decoded.groups or ()] == [(None, 1), ("emea", 2)]
-    measured: Measurement = measure(CustomerState("c1"), BY_REGION, as_of)
-    with_group = measurement_from_json(
-        measurement_to_json(measured.__class__(**{**_fields(measured), "group": "emea"}))
-    )
-    assert with_group.group == "emea"
-
-
-def _fields(measurement: Measurement) -> dict[str, object]:
-    return {name: getattr(measurement, name) for name in Measurement.__slots__}
+    measured = replace(measure(CustomerState("c1"), BY_REGION, as_of), group="emea")
+    assert measurement_from_json(measurement_to_json(measured)) == measured
