@@ -94,6 +94,14 @@ class LocalPipeline:
             customer = event.customer_id
             self._measured[customer] = marked_dirty(partition, self._measured.get(customer))
 
+    def profile_changed(self, customer_id: str) -> None:
+        """A profile stored on `customers` (the `profiles` lookup now answers it), as the
+        worker applies it: under `rank_within`, a customer whose group changed is measured
+        again at its partition's next boundary and ranked in its new group from there."""
+        partition = self.partition_of(customer_id)
+        if self._measurers[partition].regroup(customer_id):
+            self._measured[customer_id] = marked_dirty(partition, self._measured.get(customer_id))
+
     def erase(self, customer_id: str) -> None:
         """An erase request (a tombstone on `customers`), as the worker applies it: the
         customer's state, checkpoint records and both stages' memory go; measurements of it

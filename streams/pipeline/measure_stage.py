@@ -231,6 +231,20 @@ class PartitionMeasurer:
         else:
             self._values.pop(measurement.customer_id, None)
 
+    def regroup(self, customer_id: str) -> bool:
+        """The customer's profile changed: under `rank_within`, when its ranking group now
+        differs from the one its latest measurement counts it in, mark it for the next close
+        (measured again there, it moves to its new group's sketch and stage 2 ranks it in
+        that group). Only active customers are sketched, so only they are marked. True when
+        marked."""
+        if self._groups is None:
+            return False
+        values = self._values.get(customer_id)
+        if values is None or values.group == self._groups(customer_id):
+            return False
+        self._dirty.add(customer_id)
+        return True
+
     def forget(self, customer_id: str) -> None:
         """Erase a customer: no longer dirty, due or counted in the next summary (which the
         next boundary publishes even if nothing else changes). Its state is the caller's."""

@@ -187,6 +187,19 @@ class MeasurePipeline:
         run.save_progress()
         return run.result()
 
+    def regroup(self, customer_id: str) -> dict[str, dict[bytes, bytes | None]]:
+        """The customer's profile changed (`PartitionMeasurer.regroup`): the table writes
+        that keep the customer marked for the next close after a restart too (its
+        `measured` record, dirty), or none when its ranking group did not change."""
+        if not self.measurer.regroup(customer_id):
+            return {}
+        key = customer_id.encode()
+        previous = self._store.get(Tables.MEASURED, key)
+        record = marked_dirty(
+            self.partition, None if previous is None else MeasuredRecord.from_json(previous)
+        )
+        return {Tables.MEASURED: {key: record.to_json()}}
+
     def erase(self, customer_id: str) -> Erasure:
         """Forget a customer (an erase request on the `customers` topic): drop it from the
         merge, the due-index, the dirty set and the next summary, and return the table

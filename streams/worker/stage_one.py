@@ -174,6 +174,20 @@ class StageOne:
             self._pipelines.pop(partition, None)
         return erasure.erased_through
 
+    def regroup(self, event: Any, customer_id: str) -> None:
+        """A profile of the customer was stored (on the co-partitioned `customers` topic):
+        under `rank_within`, a customer whose ranking group changed is marked for its
+        partition's next close, in the profile's transaction. A stopped partition is left
+        alone: restored later, it reads the profile at the customer's next measurement."""
+        partition = event.message.partition
+        if partition in self.stopped:
+            return
+        pipeline, _ = self._pipeline(partition)
+        writes = pipeline.regroup(customer_id)
+        if writes:
+            with _as_current_event(event):
+                self._tables.write(writes)
+
     def _resume(self, partition: int) -> None:
         if self.stopped.pop(partition, None) is not None:
             self._metrics.partitions_stopped.labels(partition=str(partition)).set(0)

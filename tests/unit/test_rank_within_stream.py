@@ -13,10 +13,14 @@ from schemas.profile import ProfileDimensions
 from streams.data.csv_input import CsvReport, read_feedback, read_orders
 from streams.data.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
 from streams.pipeline.epochs import boundary_at_or_before
+from streams.pipeline.headers import Watermark
 from streams.pipeline.local_pipeline import LocalPipeline
+from streams.pipeline.partition import MeasurePipeline
 from streams.pipeline.ranks import RankSummary, summarize
+from streams.pipeline.records import BatchResult, InputRecord
 from tests.unit.builders import POLICY, REGIONS, purchase, regional_profiles
 from tests.unit.pipeline_runs import feed_interleaved
+from tests.unit.test_partition_pipeline import TOPICS, DictStore
 from tiering import score_history
 from tiering.measure import measure, measurement_from_json, measurement_to_json
 from tiering.state import CustomerState
@@ -131,6 +135,32 @@ def test_a_customer_moving_region_is_ranked_in_its_new_region_from_its_next_meas
     assert small is not None and small.abc_class != "A"
 
 
+def test_a_profile_moving_a_customer_to_another_region_reranks_it_at_the_next_boundary() -> None:
+    """As above, but 'mover' buys nothing more: the stored profile alone (as the worker's
+    customers agent applies it) moves it to apac at the next boundary stream time passes."""
+    start = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    regions = {"big": "emea", "mover": "emea", "small": "apac"}
+
+    def profile(customer_id: str) -> ProfileDimensions | None:
+        return ProfileDimensions(region=regions[customer_id])
+
+    pipeline = LocalPipeline(BY_REGION, 2, DAY_SECONDS, profiles=profile)
+    for customer, amount in (("big", "1000"), ("mover", "100"), ("small", "10")):
+        pipeline.feed(purchase(start, amount, customer=customer))
+    for partition in range(2):
+        pipeline.watermark(partition, start + timedelta(days=1))
+    first = len(pipeline.emitted)
+
+    regions["mover"] = "apac"
+    pipeline.profile_changed("mover")
+    for partition in range(2):
+        pipeline.watermark(partition, start + timedelta(days=2))
+    moves = [c for c in pipeline.emitted[first:] if c.customer_id == "mover"]
+    assert [(c.occurred_at, c.current.abc_class) for c in moves] == [
+        (boundary_at_or_before(start, DAY_SECONDS) + timedelta(days=2), "A")
+    ]
+
+
 def test_summaries_and_measurements_without_rank_within_encode_as_before() -> None:
     summary = summarize(0, datetime(2026, 1, 5, tzinfo=UTC), {"monetary": [1.0]})
     assert "groups" not in summary.model_dump_json()
@@ -150,3 +180,38 @@ def test_group_sketches_and_measurement_groups_survive_their_wire_formats() -> N
     assert [(g.group, g.active_count) for g in decoded.groups or ()] == [(None, 1), ("emea", 2)]
     measured = replace(measure(CustomerState("c1"), BY_REGION, as_of), group="emea")
     assert measurement_from_json(measurement_to_json(measured)) == measured
+
+
+def test_a_regrouped_customer_stays_marked_for_the_next_close_across_a_restart() -> None:
+    """Stage 1's regroup writes the customer's `measured` record dirty: a pipeline rebuilt
+    from the tables before the next close still measures it there, in its new group."""
+    start = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    regions = {"mover": "emea"}
+    groups = lambda customer_id: regions.get(customer_id)  # noqa: E731 - a table lookup
+    store = DictStore()
+    pipeline = MeasurePipeline(0, BY_REGION, TOPICS, DAY_SECONDS, store, groups=groups)
+    order = purchase(start, "100", customer="mover")
+    records = [
+        InputRecord(TOPICS.orders, 0, 0, b"mover", order.model_dump_json().encode()),
+        _mark(TOPICS.orders, start + timedelta(days=1), 1),
+        _mark(TOPICS.feedback, start + timedelta(days=1), 0),
+    ]
+    store.commit(pipeline.process(records, start))
+
+    regions["mover"] = "apac"
+    writes = pipeline.regroup("mover")
+    assert pipeline.regroup("unknown") == {}
+    store.commit(BatchResult((), writes, {}))
+    restarted = MeasurePipeline(0, BY_REGION, TOPICS, DAY_SECONDS, store, groups=groups)
+    later = [
+        _mark(TOPICS.orders, start + timedelta(days=2), 2),
+        _mark(TOPICS.feedback, start + timedelta(days=2), 1),
+    ]
+    outputs = restarted.process(later, start).outputs
+    measured = [o.value for o in outputs if o.topic == TOPICS.measurements and o.key == b"mover"]
+    assert len(measured) == 1 and b'"group":"apac"' in measured[0]
+
+
+def _mark(topic: str, instant: datetime, offset: int) -> InputRecord:
+    mark = Watermark(stream_time=instant).model_dump_json().encode()
+    return InputRecord(topic, 0, offset, None, mark, tuple(Watermark.headers()))
