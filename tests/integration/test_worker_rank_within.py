@@ -4,13 +4,17 @@ Profiles with regions (and some customers without one) are published on `custome
 applied before the history is replayed; the worker's last TierChanged per customer must agree
 with the batch fold ranked within regions (`tiering.score_history(..., profiles=...)`) at the
 final boundary for at least 99.5 % of the customers (DESIGN.md, "Global ranks across
-partitions").
+partitions"). A profile that moves a customer to another region re-ranks it there at the next
+boundary, with no event of its own.
+
+Each step waits for proof that the worker has applied the profiles before it: an unparsable
+record with the same key (so on the same partition) reaching the dead-letter topic.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -28,10 +32,13 @@ from tests.integration.worker_process import (
     Outgoing,
     latest_change_per_customer,
     log_tail,
+    order,
     prepare_topics,
     produce,
     read_records,
     running_worker,
+    tier_changes,
+    watermarks,
     worker_env,
 )
 from tests.unit.builders import REGIONS, regional_profiles
@@ -144,3 +151,65 @@ def test_the_last_tier_change_per_customer_agrees_with_the_batch_ranked_within_r
     agreement = 1 - len(disagreements) / len(expected)
     print(f"rank_within=region agreement {agreement:.4f} over {len(expected)} customers")
     assert agreement >= 0.995, disagreements[:5]
+
+
+def _profile(name: str, customer_id: str, region: str) -> list[Outgoing]:
+    """A profile in `region`, then an unparsable record with the same key (its marker)."""
+    profile = CustomerProfile(customer_id=customer_id, account_manager=MANAGER, region=region)
+    key = customer_id.encode()
+    return [
+        (f"{name}-customers", key, profile.model_dump_json().encode(), [], None),
+        (f"{name}-customers", key, b"{not json", [], None),
+    ]
+
+
+def test_a_profile_moving_a_customer_to_another_region_reranks_it_at_the_next_boundary(
+    infra: Infra, unique_name: str, tmp_path: Path
+) -> None:
+    """'mover' (100) is ranked C in emea beside 'big' (1,000); its profile then moves it to
+    apac, where only 'small' (10) buys: A from the next boundary, with no order of its own."""
+    monday = datetime(2026, 1, 5, tzinfo=UTC)
+    policy_path = _policy_file(tmp_path)
+    env = worker_env(infra, unique_name, tmp_path / "data", TIERSTREAM_POLICY=str(policy_path))
+    prepare_topics(infra, unique_name, PARTITIONS)
+    log = tmp_path / "worker.log"
+    day_one = [
+        order(customer, f"O-{customer}", monday + timedelta(hours=9), amount)
+        for customer, amount in (("big", "1000"), ("mover", "100"), ("small", "10"))
+    ]
+    regions = {"big": "emea", "mover": "emea", "small": "apac"}
+    with running_worker(env, log):
+        profiles = [r for c, region in regions.items() for r in _profile(unique_name, c, region)]
+        asyncio.run(produce(infra.kafka_bootstrap, profiles))
+        dead = asyncio.run(
+            read_records(infra.kafka_bootstrap, f"{unique_name}-dlq", expected=3, timeout=120)
+        )
+        assert len(dead) == 3, log_tail(log)
+        orders: list[Outgoing] = [
+            (
+                f"{unique_name}-orders",
+                e.customer_id.encode(),
+                e.model_dump_json().encode(),
+                [],
+                None,
+            )
+            for e in day_one
+        ]
+        first_close = monday + timedelta(days=1)
+        marks = watermarks(unique_name, first_close + timedelta(microseconds=1), PARTITIONS)
+        asyncio.run(produce(infra.kafka_bootstrap, [*orders, *marks]))
+        initial = tier_changes(infra, unique_name, 3, 120)
+        assert len(initial) == 3, log_tail(log)
+
+        asyncio.run(produce(infra.kafka_bootstrap, _profile(unique_name, "mover", "apac")))
+        dead = asyncio.run(
+            read_records(infra.kafka_bootstrap, f"{unique_name}-dlq", expected=4, timeout=120)
+        )
+        assert len(dead) == 4, log_tail(log)
+        second_close = monday + timedelta(days=2)
+        marks = watermarks(unique_name, second_close + timedelta(microseconds=1), PARTITIONS)
+        asyncio.run(produce(infra.kafka_bootstrap, marks))
+        received = tier_changes(infra, unique_name, 4, 120)
+
+    moves = [(c.occurred_at, c.current.tier) for c in received if c.customer_id == "mover"]
+    assert moves == [(first_close, "C"), (second_close, "A")], log_tail(log)
