@@ -68,6 +68,12 @@ class Measurement:
     # None in a measurement written before they were carried.
     repeat_days: int | None = None
     repeat_value: Decimal | None = None
+    # The ranking group under the policy's `rank_within` (the value of that profile
+    # dimension when the customer was measured; None: ranked with everyone, or the group of
+    # customers without that dimension). Set by the stream's stage 1, which reads profiles;
+    # `measure` leaves it None. Left out of the JSON while None, so measurements of policies
+    # without `rank_within` encode as before.
+    group: str | None = None
 
 
 def _purchase_value(purchase: Purchase, basis: Basis) -> Decimal:
@@ -194,6 +200,8 @@ def measurement_to_json(measurement: Measurement) -> bytes:
     fields: dict[str, object] = {}
     for name in Measurement.__slots__:
         value = getattr(measurement, name)
+        if name == "group" and value is None:
+            continue
         if isinstance(value, datetime):
             value = value.isoformat()
         elif isinstance(value, Decimal):

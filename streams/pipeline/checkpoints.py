@@ -25,7 +25,7 @@ from typing import Any
 
 from schemas import Classification, ClassificationMetrics
 from streams.pipeline.epochs import EpochClock
-from streams.pipeline.measure_stage import ClosedEpoch, PartitionMeasurer
+from streams.pipeline.measure_stage import ClosedEpoch, GroupLookup, PartitionMeasurer
 from streams.pipeline.rank_stage import (
     LastEvaluation,
     ManagerLookup,
@@ -224,9 +224,10 @@ def restore_measurer(
     policy: Policy,
     progress: ProgressRecord,
     records: Iterable[tuple[str, MeasuredRecord]],
+    groups: GroupLookup | None = None,
 ) -> PartitionMeasurer:
     """Stage 1 of a partition from its checkpoint records (records of other partitions are
-    skipped)."""
+    skipped); `groups`: the ranking-group lookup under `rank_within`."""
     mine = [(customer, record) for customer, record in records if record.partition == partition]
     return PartitionMeasurer.restored(
         partition,
@@ -236,6 +237,7 @@ def restore_measurer(
         remembered=[
             (record.measurement, record.due) for _, record in mine if record.measurement is not None
         ],
+        groups=groups,
     )
 
 

@@ -3,7 +3,8 @@
 Same stage classes, same barrier, same order of operations as the Faust worker; events are
 routed to partitions by a stable hash of the customer id. `managers` stands in for the
 worker's `profiles` table: the account manager a change carries is what it answers when the
-change is ranked.
+change is ranked. `profiles` likewise: the dimensions a change carries, and, under the
+policy's `rank_within`, the ranking group stage 1 reads when it measures a customer.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from streams.pipeline.checkpoints import (
     restore_ranker,
 )
 from streams.pipeline.measure_stage import PartitionMeasurer, StreamAdvance
+from streams.pipeline.profile_stage import group_lookup
 from streams.pipeline.rank_schedule import BoundaryEnd, ClosedThroughMark, PartitionRankSchedule
 from streams.pipeline.rank_stage import (
     ClassificationCounts,
@@ -54,7 +56,11 @@ class LocalPipeline:
         self._profiles = profiles
         self._value_model = value_model
         self._states: list[dict[str, CustomerState]] = [{} for _ in range(partitions)]
-        self._measurers = [PartitionMeasurer(p, policy, epoch_seconds) for p in range(partitions)]
+        self._groups = None if profiles is None else group_lookup(profiles, policy)
+        self._measurers = [
+            PartitionMeasurer(p, policy, epoch_seconds, groups=self._groups)
+            for p in range(partitions)
+        ]
         self._schedules = [
             PartitionRankSchedule(PartitionRanker(policy, managers, value_model, profiles))
             for _ in range(partitions)
@@ -88,6 +94,14 @@ class LocalPipeline:
             customer = event.customer_id
             self._measured[customer] = marked_dirty(partition, self._measured.get(customer))
 
+    def profile_changed(self, customer_id: str) -> None:
+        """A profile stored on `customers` (the `profiles` lookup now answers it), as the
+        worker applies it: under `rank_within`, a customer whose group changed is measured
+        again at its partition's next boundary and ranked in its new group from there."""
+        partition = self.partition_of(customer_id)
+        if self._measurers[partition].regroup(customer_id):
+            self._measured[customer_id] = marked_dirty(partition, self._measured.get(customer_id))
+
     def erase(self, customer_id: str) -> None:
         """An erase request (a tombstone on `customers`), as the worker applies it: the
         customer's state, checkpoint records and both stages' memory go; measurements of it
@@ -116,6 +130,7 @@ class LocalPipeline:
                     (customer, MeasuredRecord.from_json(record.to_json()))
                     for customer, record in self._measured.items()
                 ),
+                self._groups,
             )
             schedule = self._schedules[partition]
             ranker = restore_ranker(

@@ -10,6 +10,11 @@ no active customer's monetary, frequency or last purchase changes, so the last s
 valid (recency is sketched as the last-purchase instant, see `streams.pipeline.ranks`). A
 jump of stream time costs O(closed boundaries + due customers), never O(elapsed epochs).
 
+Under the policy's `rank_within`, each measurement carries the customer's ranking group
+(`groups`: customer_id -> group, read from the co-partitioned `profiles` table when the
+customer is measured), and the summary sketches every group apart as well: a customer counts
+in the group it had at its latest measurement.
+
 Pure bookkeeping (no Kafka, no Faust): the agent feeds it events and customer states and
 publishes what it returns. See docs/stream-design.md.
 """
@@ -17,7 +22,7 @@ publishes what it returns. See docs/stream-design.md.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from schemas import FeedbackEvent, OrderEvent
@@ -32,9 +37,12 @@ from streams.pipeline.ranks import (
 )
 from tiering import CustomerState, Measurement, Outcome, Policy, apply, measure, next_due
 
-__all__ = ["ClosedEpoch", "PartitionMeasurer", "StreamAdvance"]
+__all__ = ["ClosedEpoch", "GroupLookup", "PartitionMeasurer", "StreamAdvance"]
 
 StateLoader = Callable[[str], CustomerState | None]
+# customer_id -> its ranking group under the policy's `rank_within` now (None: the group of
+# customers without that profile dimension).
+GroupLookup = Callable[[str], str | None]
 
 
 @dataclass(frozen=True)
@@ -73,16 +81,25 @@ class _RankedValues:
     monetary: float
     frequency: int
     last_purchase_seconds: float
+    group: str | None = None
 
 
 class PartitionMeasurer:
     """Stream time, dirty set, due-index and ranked-value cache of one partition."""
 
     def __init__(
-        self, partition: int, policy: Policy, epoch_seconds: int, sketch_k: int = DEFAULT_SKETCH_K
+        self,
+        partition: int,
+        policy: Policy,
+        epoch_seconds: int,
+        sketch_k: int = DEFAULT_SKETCH_K,
+        groups: GroupLookup | None = None,
     ) -> None:
+        """`groups` is asked only under the policy's `rank_within` (without a lookup every
+        customer is in the group of those without the dimension)."""
         self.partition = partition
         self._policy = policy
+        self._groups = groups if policy.rank_within is not None else None
         self._clock = EpochClock(epoch_seconds)
         self._dirty: set[str] = set()
         self._due = DueIndex()
@@ -115,11 +132,13 @@ class PartitionMeasurer:
         dirty: Iterable[str],
         remembered: Iterable[tuple[Measurement, datetime | None]],
         sketch_k: int = DEFAULT_SKETCH_K,
+        groups: GroupLookup | None = None,
     ) -> PartitionMeasurer:
         """Rebuild a partition's bookkeeping from its checkpoint: the clock, the customers
-        changed since the last close, and each customer's last measurement and due instant.
+        changed since the last close, and each customer's last measurement (with its group)
+        and due instant.
         """
-        measurer = cls(partition, policy, clock.epoch_seconds, sketch_k)
+        measurer = cls(partition, policy, clock.epoch_seconds, sketch_k, groups)
         measurer._clock = clock
         measurer._dirty.update(dirty)
         for measurement, due in remembered:
@@ -191,9 +210,15 @@ class PartitionMeasurer:
 
     def restore(self, state: CustomerState, as_of: datetime) -> None:
         """Rebuild the due-index and value cache for one customer after partition assignment."""
-        measurement = measure(state, self._policy, as_of)
+        measurement = self._measure(state, as_of)
         self._remember(measurement)
         self._due.schedule(state.customer_id, next_due(state, self._policy, as_of, measurement))
+
+    def _measure(self, state: CustomerState, as_of: datetime) -> Measurement:
+        measurement = measure(state, self._policy, as_of)
+        if self._groups is None:
+            return measurement
+        return replace(measurement, group=self._groups(state.customer_id))
 
     def _remember(self, measurement: Measurement) -> None:
         if measurement.active and measurement.last_purchase_at is not None:
@@ -201,9 +226,24 @@ class PartitionMeasurer:
                 float(measurement.monetary),
                 measurement.frequency,
                 unix_seconds(measurement.last_purchase_at),
+                measurement.group,
             )
         else:
             self._values.pop(measurement.customer_id, None)
+
+    def regroup(self, customer_id: str) -> bool:
+        """The customer's profile changed: under `rank_within`, when its ranking group now
+        differs from the one its latest measurement counts it in, mark it for the next close
+        (measured again there, it moves to its new group's sketch and stage 2 ranks it in
+        that group). Only active customers are sketched, so only they are marked. True when
+        marked."""
+        if self._groups is None:
+            return False
+        values = self._values.get(customer_id)
+        if values is None or values.group == self._groups(customer_id):
+            return False
+        self._dirty.add(customer_id)
+        return True
 
     def forget(self, customer_id: str) -> None:
         """Erase a customer: no longer dirty, due or counted in the next summary (which the
@@ -226,21 +266,28 @@ class PartitionMeasurer:
             if state is None:
                 continue
             causes["event" if customer_id in dirty else "due"] += 1
-            measurement = measure(state, self._policy, boundary)
+            measurement = self._measure(state, boundary)
             measurements.append(measurement)
             self._remember(measurement)
             due = next_due(state, self._policy, boundary, measurement)
             dues.append(due)
             self._due.schedule(customer_id, due)
         values = self._values.values()
-        summary = summarize(
-            self.partition,
-            boundary,
-            {
-                "monetary": [v.monetary for v in values],
-                "frequency": [float(v.frequency) for v in values],
-                "last_purchase": [v.last_purchase_seconds for v in values],
-            },
-            k=self._sketch_k,
-        )
+        groups = None
+        if self._policy.rank_within is not None:
+            members: dict[str | None, list[_RankedValues]] = {}
+            for value in values:
+                members.setdefault(value.group, []).append(value)
+            groups = {group: _columns(entries) for group, entries in members.items()}
+        summary = summarize(self.partition, boundary, _columns(values), self._sketch_k, groups)
         return ClosedEpoch(boundary, tuple(measurements), summary, tuple(dues), causes)
+
+
+def _columns(values: Iterable[_RankedValues]) -> dict[str, list[float]]:
+    """The sketched metrics of some customers' ranked values, one column per metric."""
+    entries = list(values)
+    return {
+        "monetary": [v.monetary for v in entries],
+        "frequency": [float(v.frequency) for v in entries],
+        "last_purchase": [v.last_purchase_seconds for v in entries],
+    }

@@ -45,7 +45,12 @@ from streams.pipeline.checkpoints import (
 )
 from streams.pipeline.decode import RecordOrigin, decode, rejected
 from streams.pipeline.headers import Watermark, control_kind
-from streams.pipeline.measure_stage import ClosedEpoch, PartitionMeasurer, StreamAdvance
+from streams.pipeline.measure_stage import (
+    ClosedEpoch,
+    GroupLookup,
+    PartitionMeasurer,
+    StreamAdvance,
+)
 from streams.pipeline.merge import InputMerge
 from streams.pipeline.records import (
     BatchResult,
@@ -127,7 +132,10 @@ class MeasurePipeline:
         epoch_seconds: int,
         store: StateStore,
         listener: PipelineListener | None = None,
+        groups: GroupLookup | None = None,
     ) -> None:
+        """`groups`: customer_id -> ranking group under the policy's `rank_within` (the
+        worker reads it from the `profiles` table)."""
         self.partition = partition
         self._topics = topics
         self._store = store
@@ -138,14 +146,14 @@ class MeasurePipeline:
         }
         checkpoint = store.get(Tables.PROGRESS, str(partition).encode())
         if checkpoint is None:
-            self.measurer = PartitionMeasurer(partition, policy, epoch_seconds)
+            self.measurer = PartitionMeasurer(partition, policy, epoch_seconds, groups=groups)
         else:
             progress = ProgressRecord.from_json(checkpoint)
             measured = (
                 (key.decode(), MeasuredRecord.from_json(value))
                 for key, value in store.items(Tables.MEASURED)
             )
-            self.measurer = restore_measurer(partition, policy, progress, measured)
+            self.measurer = restore_measurer(partition, policy, progress, measured, groups)
             # Inputs of another keying setting than the checkpoint's are not restored: they
             # start unheard, which holds the merge until they speak (never releases early).
             for source, instant in progress.high_water.items():
@@ -178,6 +186,19 @@ class MeasurePipeline:
             run.release()
         run.save_progress()
         return run.result()
+
+    def regroup(self, customer_id: str) -> dict[str, dict[bytes, bytes | None]]:
+        """The customer's profile changed (`PartitionMeasurer.regroup`): the table writes
+        that keep the customer marked for the next close after a restart too (its
+        `measured` record, dirty), or none when its ranking group did not change."""
+        if not self.measurer.regroup(customer_id):
+            return {}
+        key = customer_id.encode()
+        previous = self._store.get(Tables.MEASURED, key)
+        record = marked_dirty(
+            self.partition, None if previous is None else MeasuredRecord.from_json(previous)
+        )
+        return {Tables.MEASURED: {key: record.to_json()}}
 
     def erase(self, customer_id: str) -> Erasure:
         """Forget a customer (an erase request on the `customers` topic): drop it from the

@@ -22,12 +22,15 @@ from datetime import datetime
 from schemas.dead_letter import DeadLetter
 from schemas.profile import AccountManager, CustomerProfile, ProfileDimensions
 from streams.pipeline.decode import KEY_MISMATCH, KEY_MISSING, RecordOrigin, decode, rejected
+from tiering import Policy
+from tiering.batch import group_of
 
 __all__ = [
     "KEY_MISMATCH",
     "KEY_MISSING",
     "EraseProfile",
     "StoreProfile",
+    "group_lookup",
     "manager_lookup",
     "profile_lookup",
     "read_profile_record",
@@ -103,3 +106,15 @@ def profile_lookup(
         return CustomerProfile.model_validate_json(stored).dimensions
 
     return dimensions
+
+
+def group_lookup(
+    profiles: Callable[[str], ProfileDimensions | None], policy: Policy
+) -> Callable[[str], str | None]:
+    """customer_id -> its ranking group under `policy.rank_within` (`tiering.batch.group_of`:
+    the value of that dimension; None without a profile or without that field)."""
+
+    def group(customer_id: str) -> str | None:
+        return group_of(profiles(customer_id), policy)
+
+    return group

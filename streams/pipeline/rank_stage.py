@@ -6,6 +6,12 @@ tier hold expires by E, and customers whose rank classes the move of the populat
 previous boundary changes — found with the cut sweep over sorted values, not a scan. Pure
 bookkeeping; the agent supplies populations and publishes the events. See
 docs/stream-design.md.
+
+Under the policy's `rank_within`, a customer is ranked against the population of its group
+(`GroupedPopulation.within`), the group its latest measurement carries (stage 1 reads it from
+the profile when it measures, so a customer's sketch entry and its ranking agree). Each group
+has its own value index and step functions: the sweep finds, group by group, the customers
+whose class the move of their group's population changes.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Protocol, runtime_checkable
 
 from schemas import Classification, ClassificationMetrics, Lifecycle, Risk
 from schemas.profile import AccountManager, ProfileDimensions
@@ -42,6 +49,7 @@ from tiering.value import ValueModel, model_version
 __all__ = [
     "NO_DIMENSION_VALUE",
     "ClassificationCounts",
+    "GroupedPopulation",
     "LastEvaluation",
     "ManagerLookup",
     "PartitionRanker",
@@ -55,6 +63,16 @@ ManagerLookup = Callable[[str], AccountManager | None]
 # conditions that name a dimension, and copied into TierChanged.profile; never part of the
 # event id.
 ProfileLookup = Callable[[str], ProfileDimensions | None]
+
+
+@runtime_checkable
+class GroupedPopulation(Population, Protocol):
+    """A population that also answers for one ranking group (`streams.pipeline.ranks.
+    SketchPopulation`); what `rank` needs under the policy's `rank_within`."""
+
+    def within(self, group: str | None) -> Population:
+        """The population of the active customers of one group at the same boundary."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -118,19 +136,16 @@ class PartitionRanker:
         self._value_model = value_model
         self._value_model_version = None if value_model is None else model_version(value_model)
         self._latest: dict[str, Measurement] = {}
-        # The rising-star projection is indexed too: a population move can change the rank
-        # its projection reaches without touching the customer's own values.
-        self._index = ValueIndex(
-            (("projected", lambda measurement: growth_projection(measurement, policy)),)
-        )
+        # One value index per ranking group (only the None group without `rank_within`).
+        self._indexes: dict[str | None, ValueIndex] = {}
         self._current: dict[str, tuple[Classification, TierHold]] = {}
         self._hold_due = DueIndex()
         # Evaluations of the last `rank` call only: `entry` hands them to the checkpoint,
         # which is where they are kept.
         self._evaluated: dict[str, LastEvaluation] = {}
         self._previous: tuple[datetime, Population] | None = None
-        # The step functions of `_previous` learnt by the last sweep (None: none yet).
-        self._previous_steps: dict[str, StepClass] | None = None
+        # The step functions of `_previous` per group learnt by the last sweep (None: none).
+        self._previous_steps: dict[str | None, dict[str, StepClass]] | None = None
         # After a restore the previous population is gone: the next boundary re-evaluates
         # every customer instead of sweeping the cut points (same result, one-off cost).
         self._full_sweep = False
@@ -206,7 +221,7 @@ class PartitionRanker:
         first classification (`initial`). O(log n)."""
         latest = self._latest.pop(customer_id, None)
         if latest is not None:
-            self._index.remove(latest)
+            self._index_of(latest).remove(latest)
         self._current.pop(customer_id, None)
         self._evaluated.pop(customer_id, None)
         self._hold_due.schedule(customer_id, None)
@@ -215,8 +230,39 @@ class PartitionRanker:
         if tally is not None:
             self._untally(tally)
 
+    def _group(self, measurement: Measurement) -> str | None:
+        """The customer's ranking group: its measurement's under `rank_within`, else None
+        (everyone is ranked together)."""
+        return None if self._policy.rank_within is None else measurement.group
+
+    def _index_of(self, measurement: Measurement) -> ValueIndex:
+        group = self._group(measurement)
+        index = self._indexes.get(group)
+        if index is None:
+            # The rising-star projection is indexed too: a population move can change the
+            # rank its projection reaches without touching the customer's own values.
+            policy = self._policy
+            index = ValueIndex((("projected", lambda latest: growth_projection(latest, policy)),))
+            self._indexes[group] = index
+        return index
+
+    def _within(self, population: Population, group: str | None) -> Population:
+        """The population a customer of `group` is ranked against."""
+        if self._policy.rank_within is None:
+            return population
+        if not isinstance(population, GroupedPopulation):
+            raise TypeError(
+                f"policy {self._policy.version} ranks within {self._policy.rank_within}: "
+                "rank needs a population that answers per group (SketchPopulation)"
+            )
+        return population.within(group)
+
     def _remember(self, measurement: Measurement) -> None:
-        self._index.replace(self._latest.get(measurement.customer_id), measurement)
+        previous = self._latest.get(measurement.customer_id)
+        if previous is not None:
+            # Removed from the index of its previous group: a profile move changes it.
+            self._index_of(previous).remove(previous)
+        self._index_of(measurement).replace(None, measurement)
         self._latest[measurement.customer_id] = measurement
 
     def _hold_expiry(self, hold: TierHold) -> datetime | None:
@@ -305,12 +351,15 @@ class PartitionRanker:
         affected = set(measured)
         due = self._hold_due.pop_due(boundary)
         affected.update(due)
-        after_steps: dict[str, StepClass] | None = None
+        after_steps: dict[str | None, dict[str, StepClass]] | None = None
         if self._full_sweep:
             affected.update(self._latest)
             self._full_sweep = False
         elif self._previous is not None:
-            after_steps = _step_classes(self._policy, (boundary, population))
+            after_steps = {
+                group: _step_classes(self._policy, (boundary, self._within(population, group)))
+                for group in self._indexes
+            }
             affected.update(self._cut_affected(self._previous, after_steps))
         self.touched = affected
         self._evaluated = {}
@@ -334,7 +383,12 @@ class PartitionRanker:
         previous, hold = self._current.get(customer_id, (None, TierHold()))
         profile = self._profiles(customer_id)
         evaluation = classify_measurement(
-            measurement, hold, population, self._policy, self._value_model, profile
+            measurement,
+            hold,
+            self._within(population, self._group(measurement)),
+            self._policy,
+            self._value_model,
+            profile,
         )
         self._current[customer_id] = (evaluation.classification, evaluation.hold)
         self._evaluated[customer_id] = LastEvaluation(
@@ -364,24 +418,31 @@ class PartitionRanker:
         )
 
     def _cut_affected(
-        self, before: tuple[datetime, Population], after_steps: Mapping[str, StepClass]
+        self,
+        before: tuple[datetime, Population],
+        after_steps: Mapping[str | None, Mapping[str, StepClass]],
     ) -> set[str]:
         """Customers whose class given some ranked value differs between the `before` moment
-        and the step functions of the boundary being ranked.
+        and the step functions of the boundary being ranked, group by group (each group's
+        customers against its own population).
 
         `rank` keeps those step functions: at the next boundary they are the `before` ones,
         and what they learnt answers most of that sweep without asking the population again.
         """
-        before_steps = self._previous_steps
-        if before_steps is None:
-            before_steps = _step_classes(self._policy, before)
+        instant, population = before
         affected: set[str] = set()
-        for name in self._index.names:
-            values = self._index.values(name)
-            before_runs = before_steps[name].runs(values)
-            after_runs = after_steps[name].runs(values)
-            for start, end in changed_ranges(before_runs, after_runs, len(values)):
-                affected.update(values.customers_between(start, end))
+        for group, index in self._indexes.items():
+            before_steps = (self._previous_steps or {}).get(group)
+            if before_steps is None:
+                before_steps = _step_classes(
+                    self._policy, (instant, self._within(population, group))
+                )
+            for name in index.names:
+                values = index.values(name)
+                before_runs = before_steps[name].runs(values)
+                after_runs = after_steps[group][name].runs(values)
+                for start, end in changed_ranges(before_runs, after_runs, len(values)):
+                    affected.update(values.customers_between(start, end))
         return affected
 
 

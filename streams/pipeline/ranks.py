@@ -24,6 +24,13 @@ boundary the partition closed, a `ClosedThrough` (`"kind": "closed_through"`) wh
 partition starts and whenever it passed boundaries with nothing to close, and a
 `PartitionStopped` (`"kind": "stopped"`) when an unexpected error stopped the partition.
 Read them with `parse_ranks_record`.
+
+Under a policy's `rank_within` (rank within industry, size or region) a summary also carries
+`groups`: the same three sketches per ranking group of the partition's active customers (the
+group of customers without that profile field is `group: null`), and
+`SketchPopulation.within(group)` answers for one group over all partitions. The field is
+additive (absent, not null, in summaries of policies without `rank_within`, so those encode
+as before).
 """
 
 from __future__ import annotations
@@ -34,12 +41,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from datasketches import kll_doubles_sketch
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    model_serializer,
+)
 
 __all__ = [
     "DEFAULT_SKETCH_K",
     "METRICS",
     "ClosedThrough",
+    "GroupSketches",
     "PartitionStopped",
     "RankSummary",
     "RanksRecord",
@@ -61,6 +77,17 @@ def unix_seconds(instant: datetime) -> float:
     return (instant - _UNIX_EPOCH) / timedelta(seconds=1)
 
 
+class GroupSketches(BaseModel):
+    """One ranking group's sketches within a partition's summary (see the module doc)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The value of the policy's `rank_within` dimension; None: customers without it.
+    group: str | None
+    active_count: int = Field(ge=0)
+    sketches_b64: dict[str, str]
+
+
 class RankSummary(BaseModel):
     """One partition's distribution of the ranked metrics at a boundary it closed.
 
@@ -76,10 +103,21 @@ class RankSummary(BaseModel):
     as_of: AwareDatetime
     active_count: int = Field(ge=0)
     sketches_b64: dict[str, str]
+    # Per ranking group under `rank_within`; None (and absent from the JSON) without it.
+    groups: tuple[GroupSketches, ...] | None = None
 
     def sketch(self, metric: str) -> kll_doubles_sketch:
         """The deserialised sketch of one metric."""
         return kll_doubles_sketch.deserialize(base64.b64decode(self.sketches_b64[metric]))
+
+    @model_serializer(mode="wrap")
+    def _groups_only_when_ranked_within(
+        self, handler: SerializerFunctionWrapHandler
+    ) -> dict[str, object]:
+        data: dict[str, object] = handler(self)
+        if self.groups is None:
+            data.pop("groups", None)
+        return data
 
 
 class ClosedThrough(BaseModel):
@@ -125,13 +163,8 @@ def parse_ranks_record(raw: bytes) -> RankSummary | ClosedThrough | PartitionSto
     return _RANKS_ADAPTER.validate_json(raw)
 
 
-def summarize(
-    partition: int,
-    as_of: datetime,
-    values: Mapping[str, Iterable[float]],
-    k: int = DEFAULT_SKETCH_K,
-) -> RankSummary:
-    """Sketch each metric's values (one value per active customer of the partition)."""
+def _sketched(values: Mapping[str, Iterable[float]], k: int) -> tuple[int, dict[str, str]]:
+    """(number of customers, base64 KLL sketch per metric) of one set of values."""
     sketches: dict[str, str] = {}
     active_count = 0
     for metric in METRICS:
@@ -140,9 +173,44 @@ def summarize(
             sketch.update(float(value))
         active_count = max(active_count, sketch.n)
         sketches[metric] = base64.b64encode(sketch.serialize()).decode("ascii")
+    return active_count, sketches
+
+
+def summarize(
+    partition: int,
+    as_of: datetime,
+    values: Mapping[str, Iterable[float]],
+    k: int = DEFAULT_SKETCH_K,
+    groups: Mapping[str | None, Mapping[str, Iterable[float]]] | None = None,
+) -> RankSummary:
+    """Sketch each metric's values (one value per active customer of the partition), and,
+    under `rank_within`, each group's values (`groups`: group -> values, same shape)."""
+    active_count, sketches = _sketched(values, k)
+    grouped = None
+    if groups is not None:
+        # Sorted (None first) so that the same partition state encodes the same bytes.
+        ordered = sorted(groups.items(), key=lambda item: (item[0] is not None, item[0] or ""))
+        grouped = tuple(
+            GroupSketches(group=group, active_count=count, sketches_b64=group_sketches)
+            for group, (count, group_sketches) in (
+                (group, _sketched(group_values, k)) for group, group_values in ordered
+            )
+        )
     return RankSummary(
-        partition=partition, as_of=as_of, active_count=active_count, sketches_b64=sketches
+        partition=partition,
+        as_of=as_of,
+        active_count=active_count,
+        sketches_b64=sketches,
+        groups=grouped,
     )
+
+
+def _merged(sketch_sets: Iterable[Mapping[str, str]], k: int) -> dict[str, kll_doubles_sketch]:
+    merged = {metric: kll_doubles_sketch(k) for metric in METRICS}
+    for sketches in sketch_sets:
+        for metric in METRICS:
+            merged[metric].merge(kll_doubles_sketch.deserialize(base64.b64decode(sketches[metric])))
+    return merged
 
 
 class SketchPopulation:
@@ -152,14 +220,38 @@ class SketchPopulation:
     def __init__(
         self, summaries: Iterable[RankSummary], as_of: datetime, k: int = DEFAULT_SKETCH_K
     ) -> None:
-        merged = {metric: kll_doubles_sketch(k) for metric in METRICS}
-        for summary in summaries:
-            for metric in METRICS:
-                merged[metric].merge(summary.sketch(metric))
-        self._sketches = merged
-        self._active_count = int(merged["monetary"].n)
+        self._summaries = tuple(summaries)
+        self._k = k
+        self._set(_merged((summary.sketches_b64 for summary in self._summaries), k), as_of)
+        # Group populations built so far (`within`); merged on first use, then kept.
+        self._groups: dict[str | None, SketchPopulation] = {}
+        # Shares as whole-weight ratios (`_whole`): group populations only, so that the
+        # ranks of policies without `rank_within` stay bit for bit what they were.
+        self._whole_counts = False
+
+    def _set(self, sketches: dict[str, kll_doubles_sketch], as_of: datetime) -> None:
+        self._sketches = sketches
+        self._active_count = int(sketches["monetary"].n)
         self.as_of = as_of
         self._as_of_seconds = unix_seconds(as_of)
+
+    def within(self, group: str | None) -> SketchPopulation:
+        """The population of one ranking group (under `rank_within`) at the same boundary:
+        the merge of that group's sketches over every partition's summary (empty when no
+        partition has an active customer in it). Merged on first use, O(partitions)."""
+        population = self._groups.get(group)
+        if population is None:
+            population = SketchPopulation((), self.as_of, self._k)
+            sketch_sets = (
+                entry.sketches_b64
+                for summary in self._summaries
+                for entry in summary.groups or ()
+                if entry.group == group
+            )
+            population._set(_merged(sketch_sets, self._k), self.as_of)
+            population._whole_counts = True
+            self._groups[group] = population
+        return population
 
     @property
     def active_count(self) -> int:
@@ -179,23 +271,41 @@ class SketchPopulation:
         sketch = self._sketches[metric]
         if sketch.is_empty():
             return 0.0
-        return max(0.0, 1.0 - float(sketch.get_rank(float(value), True)))
+        return self._rest(sketch, float(sketch.get_rank(float(value), True)))
 
     def share_smaller(self, metric: str, value: float) -> float:
         """Fraction of active customers whose metric is strictly smaller than `value`."""
         if metric == "recency_days":
             # recency_days < r  ⇔  last purchase > E − r days.
             limit = self._as_of_seconds - float(value) * _DAY_SECONDS
-            if self._sketches["last_purchase"].is_empty():
+            sketch = self._sketches["last_purchase"]
+            if sketch.is_empty():
                 return 0.0
-            return max(0.0, 1.0 - self._share_at_or_below("last_purchase", limit))
+            return self._rest(sketch, self._share_at_or_below("last_purchase", limit))
         sketch = self._sketches[metric]
         if sketch.is_empty():
             return 0.0
-        return float(sketch.get_rank(float(value), False))
+        return self._whole(sketch, float(sketch.get_rank(float(value), False)))
 
     def _share_at_or_below(self, metric: str, value: float) -> float:
         sketch = self._sketches[metric]
         if sketch.is_empty():
             return 0.0
-        return float(sketch.get_rank(value, True))
+        return self._whole(sketch, float(sketch.get_rank(value, True)))
+
+    def _whole(self, sketch: kll_doubles_sketch, rank: float) -> float:
+        """A group population's share as a ratio of whole weights, w / n (KLL weights are
+        integers), as the batch's exact ranks compute it; the global population keeps the
+        sketch's rank as it is."""
+        if not self._whole_counts:
+            return rank
+        count = int(sketch.n)
+        return round(rank * count) / count
+
+    def _rest(self, sketch: kll_doubles_sketch, rank: float) -> float:
+        """1 − rank; for a group population (n − w) / n, so that a share exactly at a cut
+        (17 of 85 above: 0.2) is not read as 0.19999999999999996 and put in the class above."""
+        if not self._whole_counts:
+            return max(0.0, 1.0 - rank)
+        count = int(sketch.n)
+        return (count - round(rank * count)) / count

@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry
 from streams.access import Access
 from streams.kafka.security import faust_credentials
 from streams.metrics import WorkerMetrics
-from streams.pipeline.profile_stage import manager_lookup, profile_lookup
+from streams.pipeline.profile_stage import group_lookup, manager_lookup, profile_lookup
 from streams.pipeline.records import StageOneTopics, Tables
 from streams.settings import Clock, Settings
 from streams.worker.dead_letters import DeadLetters
@@ -176,7 +176,11 @@ class Worker:
         self._account_manager = manager_lookup(self.profiles.get)
         self._profile_dimensions = profile_lookup(self.profiles.get)
         self._profile_updates = ProfileUpdates(
-            self.profiles, self._dead_letters, self.metrics, self._erase_customer
+            self.profiles,
+            self._dead_letters,
+            self.metrics,
+            self._erase_customer,
+            self._regroup_customer if policy.rank_within is not None else None,
         )
         self.app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]  # Faust types receivers with a `signal` keyword; ours take it in **_
         self._fence = RevocationFence(
@@ -244,6 +248,7 @@ class Worker:
             self.observer,
             self._label,
             self._send_untransacted,
+            group_lookup(self._profile_dimensions, policy) if policy.rank_within else None,
         )
         self._assigned = False
         install_endpoints(self.app, registry, self.ready)
@@ -358,6 +363,11 @@ class Worker:
         erased_through = self._stage_one.erase(event, customer_id)
         self._stage_two.erase(event.message.partition, customer_id, erased_through)
         self.observer.customer_erased(event.message.partition, customer_id)
+
+    async def _regroup_customer(self, event: Any, customer_id: str) -> None:
+        """A profile stored under `rank_within`: a customer whose ranking group changed is
+        measured again at its partition's next boundary, and ranked in its new group."""
+        self._stage_one.regroup(event, customer_id)
 
     async def _rank_agent(self, stream: Any) -> None:
         await self._stage_two.consume(stream, self._fence, self._assigned_measurements)

@@ -30,13 +30,17 @@ class ProfileUpdates:
         dead_letters: DeadLetters,
         metrics: WorkerMetrics,
         on_erase: Callable[[Any, str], Awaitable[None]] | None = None,
+        on_store: Callable[[Any, str], Awaitable[None]] | None = None,
     ) -> None:
         """`on_erase(event, customer_id)`: erase the customer from the stages too (called
-        under the fence lock, with the tombstone's event, after the profile is gone)."""
+        under the fence lock, with the tombstone's event, after the profile is gone);
+        `on_store(event, customer_id)`: likewise after a profile is stored (a ranking group
+        may have changed)."""
         self._profiles = profiles
         self._dead_letters = dead_letters
         self._metrics = metrics
         self._on_erase = on_erase
+        self._on_store = on_store
 
     async def apply(self, event: Any) -> None:
         """Store or erase one customer's profile (the manager in it is never logged); an
@@ -49,6 +53,8 @@ class ProfileUpdates:
             return
         if isinstance(change, StoreProfile):
             self._profiles[change.key] = change.profile
+            if self._on_store is not None:
+                await self._on_store(event, change.key.decode("utf-8", "replace"))
         elif isinstance(change, EraseProfile):
             if change.key in self._profiles:
                 del self._profiles[change.key]

@@ -19,7 +19,7 @@ from typing import Any
 from faust.streams import _current_event
 
 from streams.metrics import WorkerMetrics
-from streams.pipeline.measure_stage import ClosedEpoch
+from streams.pipeline.measure_stage import ClosedEpoch, GroupLookup
 from streams.pipeline.partition import MeasurePipeline
 from streams.pipeline.ranks import PartitionStopped
 from streams.pipeline.records import (
@@ -103,10 +103,13 @@ class StageOne:
         observer: WorkerObserver,
         label: Callable[[str], str],
         send_untransacted: Callable[[str, bytes | None, bytes, int], Any] | None = None,
+        groups: GroupLookup | None = None,
     ) -> None:
         """`send` puts a record into the transaction of its partition (under exactly_once);
         `send_untransacted` sends outside any transaction (default: `send`), for the stop
-        announcement that no later commit of the stopped partition would carry."""
+        announcement that no later commit of the stopped partition would carry; `groups`:
+        the ranking group of a customer under the policy's `rank_within` (read from the
+        co-partitioned `profiles` table when the customer is measured)."""
         self._policy = policy
         self._topics = topics
         self._epoch_seconds = epoch_seconds
@@ -116,6 +119,7 @@ class StageOne:
         self._metrics = metrics
         self._observer = observer
         self._label = label
+        self._groups = groups
         self._pipelines: dict[int, tuple[MeasurePipeline, _Listener]] = {}
         # Partitions stopped by an unexpected error -> (topic, offset) of the record.
         self.stopped: dict[int, tuple[str, int]] = {}
@@ -170,6 +174,20 @@ class StageOne:
             self._pipelines.pop(partition, None)
         return erasure.erased_through
 
+    def regroup(self, event: Any, customer_id: str) -> None:
+        """A profile of the customer was stored (on the co-partitioned `customers` topic):
+        under `rank_within`, a customer whose ranking group changed is marked for its
+        partition's next close, in the profile's transaction. A stopped partition is left
+        alone: restored later, it reads the profile at the customer's next measurement."""
+        partition = event.message.partition
+        if partition in self.stopped:
+            return
+        pipeline, _ = self._pipeline(partition)
+        writes = pipeline.regroup(customer_id)
+        if writes:
+            with _as_current_event(event):
+                self._tables.write(writes)
+
     def _resume(self, partition: int) -> None:
         if self.stopped.pop(partition, None) is not None:
             self._metrics.partitions_stopped.labels(partition=str(partition)).set(0)
@@ -178,7 +196,13 @@ class StageOne:
         if partition not in self._pipelines:
             listener = _Listener(self._observer, partition)
             pipeline = MeasurePipeline(
-                partition, self._policy, self._topics, self._epoch_seconds, self._tables, listener
+                partition,
+                self._policy,
+                self._topics,
+                self._epoch_seconds,
+                self._tables,
+                listener,
+                self._groups,
             )
             # 0 for every partition this worker runs, so the series exist before any stop.
             self._metrics.partitions_stopped.labels(partition=str(partition)).set(0)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import zlib
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from schemas import FeedbackEvent, FeedbackKind, OrderEvent, OrderKind
+from schemas.profile import ProfileDimensions
 from tiering import CustomerState, Policy, apply, default_policy
 
 # All tests evaluate at the end of 2026-01-31 unless they say otherwise.
@@ -82,3 +84,19 @@ def state_of(
         state = apply(state, event, policy).state
     assert state is not None
     return state
+
+
+REGIONS = ("emea", "amer", "apac")
+
+
+def regional_profiles(customer_ids: Iterable[str]) -> dict[str, ProfileDimensions]:
+    """A stable profile per customer (by a hash of its id): eight in ten in one of REGIONS,
+    one in ten with a profile but no region, one in ten with no profile at all."""
+    profiles = {}
+    for customer_id in customer_ids:
+        bucket = zlib.crc32(customer_id.encode()) % 10
+        if bucket == 0:
+            continue  # no profile: ranked with the customers without a region
+        region = None if bucket == 1 else REGIONS[bucket % len(REGIONS)]
+        profiles[customer_id] = ProfileDimensions(industry="retail", region=region)
+    return profiles
