@@ -157,3 +157,36 @@ def test_report_failure_of_a_scoring_exits_with_its_code_and_writes_no_report(
         ["score", str(tmp_path / "absent.csv"), "--as-of", "2026-01-31", "--report", str(report)]
     )
     assert (code, report.exists()) == (2, False)
+
+
+def test_compare_across_tier_lists_moves_customers_from_abc_to_the_value_layers(
+    tmp_path: Path,
+) -> None:
+    """Both policies' tier names are states of the matrix (the first's, then the second's)."""
+    with_margins = "customer_id,order_id,occurred_at,amount,margin\n" + "".join(
+        f"c{n:02d},o{n},2026-01-10T10:00:00Z,{n * 10},{n * 5}\n" for n in range(1, 11)
+    )
+    orders, out = _write(tmp_path, with_margins), tmp_path / "matrix.csv"
+    examples = Path(__file__).resolve().parents[2] / "examples" / "policies"
+    argv = ["score", str(orders), "--as-of", "2026-01-31", "--compare", "--out", str(out)]
+    policies = [
+        "--policy",
+        str(examples / "abc.yaml"),
+        "--policy",
+        str(examples / "value_layers.yaml"),
+    ]
+    assert main([*argv, *policies]) == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    states = ["A", "B", "C", "premium", "developing", "potential", "marginal", "none"]
+    assert [(row["from_tier"], row["to_tier"]) for row in rows] == [
+        (source, target) for source in states for target in states
+    ]
+    # Margins are half of each amount, so both policies rank alike: the top 10 % (c10) is
+    # A, the next (c09) B; premium takes the top 15 % (c10, c09), developing the top half
+    # (c08..c06), and the rest are new customers: potential.
+    assert {cell: counts[0] for cell, counts in _cells(out.read_text()).items()} == {
+        ("A", "premium"): 1,
+        ("B", "premium"): 1,
+        ("C", "developing"): 3,
+        ("C", "potential"): 5,
+    }
