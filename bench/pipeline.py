@@ -15,6 +15,11 @@ receives. Two figures, each in records/s over the same records, side by side:
 and their serial combination, 1 / (1/decode + 1/pipeline), the ceiling of a worker whose only
 cost is this logic. Compare with the worker's figure from bench/stream.py to see what the
 Kafka/Faust glue costs. Figures only, no verdict.
+
+`--policies` also feeds the same events through LocalPipeline under the example value-layer
+policy (examples/policies/value_layers.yaml) and under the default policy with
+`rank_within: region` (five regions assigned by customer id, one customer in ten without a
+profile), each printed with its ratio to the default policy's run.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import argparse
 import sys
 import tempfile
 import time
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,16 +47,21 @@ def main() -> int:
     parser.add_argument("events", type=int, help="generated order rows")
     parser.add_argument("--customers", type=int, help="default: events / 10")
     parser.add_argument("--partitions", type=int, default=2)
+    parser.add_argument(
+        "--policies", action="store_true", help="also run the value layers and rank_within"
+    )
     args = parser.parse_args()
     customers = args.customers or max(args.events // 10, 10)
 
     from schemas import FeedbackEvent, OrderEvent
+    from schemas.profile import ProfileDimensions
     from streams.cli.replay import merge_in_event_time_order
     from streams.data.csv_input import CsvReport, read_feedback, read_orders
     from streams.data.history import FEEDBACK_HEADER, ORDER_HEADER, generate_history, write_csv
     from streams.pipeline.decode import RecordOrigin, decode
     from streams.pipeline.local_pipeline import LocalPipeline
-    from tiering import default_policy
+    from streams.pipeline.rank_stage import ProfileLookup
+    from tiering import Policy, default_policy, load_policy
 
     history = generate_history(customers, args.events, seed=11, span_days=500)
     with tempfile.TemporaryDirectory() as directory:
@@ -76,13 +87,16 @@ def main() -> int:
         decoded.append(event)
     decode_seconds = time.perf_counter() - started
 
-    pipeline = LocalPipeline(default_policy(), args.partitions, DAY_SECONDS)
-    started = time.perf_counter()
-    for event in decoded:
-        pipeline.feed(event)
-    for partition in range(args.partitions):
-        pipeline.watermark(partition, FINAL)
-    pipeline_seconds = time.perf_counter() - started
+    def run(policy: Policy, profiles: ProfileLookup | None = None) -> tuple[float, int]:
+        pipeline = LocalPipeline(policy, args.partitions, DAY_SECONDS, profiles=profiles)
+        started = time.perf_counter()
+        for event in decoded:
+            pipeline.feed(event)
+        for partition in range(args.partitions):
+            pipeline.watermark(partition, FINAL)
+        return time.perf_counter() - started, len(pipeline.emitted)
+
+    pipeline_seconds, emitted = run(default_policy())
 
     decode_rate = len(records) / decode_seconds
     pipeline_rate = len(records) / pipeline_seconds
@@ -90,9 +104,27 @@ def main() -> int:
     print(f"decode:        {decode_rate:>12,.0f} records/s ({decode_seconds:.2f} s)")
     print(
         f"LocalPipeline: {pipeline_rate:>12,.0f} records/s ({pipeline_seconds:.2f} s, "
-        f"{len(pipeline.emitted):,} TierChanged)"
+        f"{emitted:,} TierChanged)"
     )
     print(f"both, serial:  {serial_rate:>12,.0f} records/s")
+    if args.policies:
+        regions = ("emea", "apac", "amer", "latam", "anz")
+
+        def region_of(customer_id: str) -> ProfileDimensions | None:
+            number = zlib.crc32(customer_id.encode())
+            return None if number % 10 == 0 else ProfileDimensions(region=regions[number % 5])
+
+        layers = load_policy(REPO / "examples" / "policies" / "value_layers.yaml")
+        within = default_policy().model_copy(update={"rank_within": "region"})
+        for name, policy, profiles in (
+            ("value layers", layers, None),
+            ("rank_within", within, region_of),
+        ):
+            seconds, count = run(policy, profiles)
+            print(
+                f"{name + ':':<14} {len(records) / seconds:>12,.0f} records/s ({seconds:.2f} s, "
+                f"{count:,} TierChanged; time {seconds / pipeline_seconds:.2f}x the default's)"
+            )
     return 0
 
 

@@ -82,6 +82,12 @@ class _SampleTraffic:
         ):
             w.customers_by_lifecycle.labels(lifecycle=stage).set(customers)
         w.customers_by_lifecycle.labels(lifecycle="churned").set(500)
+        # A policy listing `region` in metrics_dimensions (none beyond the 50 labelled).
+        for region, tier, customers in (("emea", "A", 300), ("apac", "C", 4000)):
+            w.customers_by_dimension.labels(dimension="region", value=region, tier=tier).set(
+                customers
+            )
+        w.dimension_values_unlabelled.labels(dimension="region").set(0)
         for table, keys in (("customer-state", 10000), ("classification", 9500)):
             w.table_keys.labels(table=table).set(keys)
             w.state_bytes.labels(table=table).set(keys * 1800)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.tier_changed import TierChanged
@@ -69,6 +70,7 @@ PARTITIONS = 2
 RATE_INTERVAL = "5m"
 WAIT_SECONDS = 45.0
 UNKNOWN_CUSTOMER = "/customers/nobody"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -235,6 +237,12 @@ def test_every_dashboard_query_and_alert_rule_returns_data_from_a_real_worker(
 ) -> None:
     process, sink = notifier
     port = free_port()
+    # The default policy, plus `region` as a metrics dimension, so the dimension panel has
+    # series (the replayed customers have no profile: value `none`).
+    policy = yaml.safe_load((REPO / "tiering" / "default_policy.yaml").read_text("utf-8"))
+    policy["metrics_dimensions"] = ["region"]
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(yaml.safe_dump(policy), encoding="utf-8")
     env = worker_env(
         infra,
         unique_name,
@@ -242,6 +250,7 @@ def test_every_dashboard_query_and_alert_rule_returns_data_from_a_real_worker(
         partitions=PARTITIONS,
         TIERSTREAM_WEB__PORT=str(port),
         TIERSTREAM_METRICS_INTERVAL_SECONDS="1",
+        TIERSTREAM_POLICY=str(policy_file),
     )
     prepare_topics(infra, unique_name, PARTITIONS)
     orders, feedback, watermark = _history(tmp_path)
