@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from schemas import FeedbackEvent, OrderEvent
 from streams.pipeline.local_pipeline import LocalPipeline
+from tiering import BatchResult
 
 Event = OrderEvent | FeedbackEvent
 
@@ -38,3 +39,22 @@ def feed_interleaved(
         pipeline.feed(event)
     for partition in range(partitions):
         pipeline.watermark(partition, final + timedelta(microseconds=1))
+
+
+def held_tiers_if_equal_to_batch(pipeline: LocalPipeline, batch: BatchResult) -> int:
+    """Assert every customer the batch scored has the batch's classification in the stream,
+    but for tiers that hysteresis holds (tier ≠ ABC class; the batch has no history to
+    hold); return how many are held."""
+    mismatched = []
+    held = 0
+    for evaluation in batch.evaluations:
+        streamed = pipeline.classification(evaluation.customer_id)
+        assert streamed is not None, evaluation.customer_id
+        expected = evaluation.classification
+        if streamed.tier != streamed.abc_class:
+            held += 1
+            streamed = streamed.model_copy(update={"tier": expected.tier})
+        if streamed != expected:
+            mismatched.append((evaluation.customer_id, streamed, expected))
+    assert mismatched == []
+    return held
