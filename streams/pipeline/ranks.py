@@ -225,9 +225,6 @@ class SketchPopulation:
         self._set(_merged((summary.sketches_b64 for summary in self._summaries), k), as_of)
         # Group populations built so far (`within`); merged on first use, then kept.
         self._groups: dict[str | None, SketchPopulation] = {}
-        # Shares as whole-weight ratios (`_whole`): group populations only, so that the
-        # ranks of policies without `rank_within` stay bit for bit what they were.
-        self._whole_counts = False
 
     def _set(self, sketches: dict[str, kll_doubles_sketch], as_of: datetime) -> None:
         self._sketches = sketches
@@ -249,7 +246,6 @@ class SketchPopulation:
                 if entry.group == group
             )
             population._set(_merged(sketch_sets, self._k), self.as_of)
-            population._whole_counts = True
             self._groups[group] = population
         return population
 
@@ -293,19 +289,16 @@ class SketchPopulation:
             return 0.0
         return self._whole(sketch, float(sketch.get_rank(value, True)))
 
-    def _whole(self, sketch: kll_doubles_sketch, rank: float) -> float:
-        """A group population's share as a ratio of whole weights, w / n (KLL weights are
-        integers), as the batch's exact ranks compute it; the global population keeps the
-        sketch's rank as it is."""
-        if not self._whole_counts:
-            return rank
+    @staticmethod
+    def _whole(sketch: kll_doubles_sketch, rank: float) -> float:
+        """The share as a ratio of whole weights, w / n (KLL weights are integers), as the
+        batch's exact ranks compute it."""
         count = int(sketch.n)
         return round(rank * count) / count
 
-    def _rest(self, sketch: kll_doubles_sketch, rank: float) -> float:
-        """1 − rank; for a group population (n − w) / n, so that a share exactly at a cut
-        (17 of 85 above: 0.2) is not read as 0.19999999999999996 and put in the class above."""
-        if not self._whole_counts:
-            return max(0.0, 1.0 - rank)
+    @staticmethod
+    def _rest(sketch: kll_doubles_sketch, rank: float) -> float:
+        """1 − rank as (n − w) / n, so that a share exactly at a cut (17 of 85 above: 0.2)
+        is not read as 1 − 0.8 = 0.19999999999999996 and put in the class above."""
         count = int(sketch.n)
         return (count - round(rank * count)) / count

@@ -27,6 +27,7 @@ from tests.conftest import Infra
 from tests.integration.worker_process import (
     REPO,
     Outgoing,
+    input_records,
     log_tail,
     order,
     prepare_topics,
@@ -118,16 +119,7 @@ def test_a_listed_dimension_labels_the_customer_gauge_and_an_unlisted_one_does_n
             for n, customer in enumerate([*regions, "c4"])
         ]
         closing = MONDAY + timedelta(days=1, microseconds=1)
-        records: list[Outgoing] = [
-            (
-                f"{unique_name}-orders",
-                o.customer_id.encode(),
-                o.model_dump_json().encode(),
-                [],
-                None,
-            )
-            for o in orders
-        ]
+        records = input_records(unique_name, orders)
         asyncio.run(produce(infra.kafka_bootstrap, records + watermarks(unique_name, closing, 2)))
         changes = asyncio.run(
             read_records(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas import FeedbackEvent, FeedbackKind, OrderEvent
+from schemas import FeedbackEvent, FeedbackKind
 from schemas.tier_changed import TierChanged
 from streams.pipeline.epochs import boundary_at_or_before
 from streams.pipeline.local_pipeline import LocalPipeline
@@ -27,6 +27,7 @@ from tests.integration.worker_process import (
     DAY,
     Outgoing,
     expected_history,
+    input_records,
     log_tail,
     order,
     per_customer,
@@ -44,21 +45,6 @@ from tiering import default_policy
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 4
-
-
-def _records(name: str, events: list[OrderEvent | FeedbackEvent]) -> list[Outgoing]:
-    """Events in event-time order to their input topic, keyed (and so partitioned) by
-    customer, as `tierstream replay` publishes them."""
-    return [
-        (
-            f"{name}-{'orders' if isinstance(event, OrderEvent) else 'feedback'}",
-            event.customer_id.encode(),
-            event.model_dump_json().encode(),
-            [],
-            None,
-        )
-        for event in events
-    ]
 
 
 def _wait_ready(port: str, log: Path, timeout: float = 120) -> None:
@@ -101,7 +87,7 @@ def _join_after_half(infra: Infra, name: str, tmp_path: Path, *, restart_first: 
     second_env = with_own_port({**env, "TIERSTREAM_DATA_DIR": str(tmp_path / "data-2")})
     with ExitStack() as first_worker_running:
         first_worker = first_worker_running.enter_context(running_worker(env, first_log))
-        first_half = _records(name, first)
+        first_half = input_records(name, first)
         first_half += watermarks(name, halfway + timedelta(microseconds=1), PARTITIONS)
         asyncio.run(produce(bootstrap, first_half))
         # Every partition's tables are committed before anyone else takes them.
@@ -114,7 +100,7 @@ def _join_after_half(infra: Infra, name: str, tmp_path: Path, *, restart_first: 
             _wait_ready(env["TIERSTREAM_WEB__PORT"], first_log)
         with running_worker(second_env, second_log) as second_worker:
             _wait_ready(second_env["TIERSTREAM_WEB__PORT"], second_log)
-            second_half = _records(name, second)
+            second_half = input_records(name, second)
             second_half += watermarks(name, history.watermark, PARTITIONS)
             asyncio.run(produce(bootstrap, second_half))
             received = tier_changes(infra, name, len(expected.emitted), 240)
@@ -219,7 +205,7 @@ def test_a_commit_never_passes_feedback_still_held_in_the_event_time_merge(
     orders_watermarks = [
         record for record in watermarks(unique_name, end, partitions) if "orders" in record[0]
     ]
-    asyncio.run(produce(bootstrap, [*_records(unique_name, [purchase, complaint])]))
+    asyncio.run(produce(bootstrap, [*input_records(unique_name, [purchase, complaint])]))
     asyncio.run(produce(bootstrap, feedback_watermarks))
     log = tmp_path / "worker.log"
     with running_worker(env, log):
@@ -310,13 +296,13 @@ def test_a_record_held_at_the_committed_offset_survives_a_dead_letter_behind_it_
     with running_worker(env, log) as worker:
         # The praise is released (the orders input reached the second day): offset 1 of
         # its feedback partition is committed.
-        asyncio.run(produce(bootstrap, _records(unique_name, [first, praise, second])))
+        asyncio.run(produce(bootstrap, input_records(unique_name, [first, praise, second])))
         _wait_for_a_commit(bootstrap, unique_name, feedback_topic, partitions, 1, log)
-        asyncio.run(produce(bootstrap, [*_records(unique_name, [complaint]), malformed]))
+        asyncio.run(produce(bootstrap, [*input_records(unique_name, [complaint]), malformed]))
         _wait_for_a_dead_letter_sent(bootstrap, f"{unique_name}-dlq", log)
         # Acknowledged after the dead letter, so the commit of its offset comes after the
         # commit that could pass the complaint.
-        asyncio.run(produce(bootstrap, _records(unique_name, [third])))
+        asyncio.run(produce(bootstrap, input_records(unique_name, [third])))
         _wait_for_a_commit(bootstrap, unique_name, orders_topic, partitions, 3, log)
         worker.kill()
         worker.wait(timeout=30)

@@ -30,6 +30,7 @@ from tests.conftest import Infra
 from tests.integration.worker_process import (
     DAY,
     Outgoing,
+    input_records,
     latest_change_per_customer,
     log_tail,
     order,
@@ -185,16 +186,7 @@ def test_a_profile_moving_a_customer_to_another_region_reranks_it_at_the_next_bo
             read_records(infra.kafka_bootstrap, f"{unique_name}-dlq", expected=3, timeout=120)
         )
         assert len(dead) == 3, log_tail(log)
-        orders: list[Outgoing] = [
-            (
-                f"{unique_name}-orders",
-                e.customer_id.encode(),
-                e.model_dump_json().encode(),
-                [],
-                None,
-            )
-            for e in day_one
-        ]
+        orders = input_records(unique_name, day_one)
         first_close = monday + timedelta(days=1)
         marks = watermarks(unique_name, first_close + timedelta(microseconds=1), PARTITIONS)
         asyncio.run(produce(infra.kafka_bootstrap, [*orders, *marks]))

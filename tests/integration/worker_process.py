@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -261,6 +261,21 @@ def order(customer_id: str, order_id: str, occurred_at: datetime, amount: str) -
         occurred_at=occurred_at,
         amount=Decimal(amount),
     )
+
+
+def input_records(name: str, events: Sequence[OrderEvent | FeedbackEvent]) -> list[Outgoing]:
+    """Events to their input topic of app `name`, keyed (and so partitioned) by customer, as
+    `tierstream replay` publishes them."""
+    return [
+        (
+            f"{name}-{'orders' if isinstance(event, OrderEvent) else 'feedback'}",
+            event.customer_id.encode(),
+            event.model_dump_json().encode(),
+            [],
+            None,
+        )
+        for event in events
+    ]
 
 
 def watermarks(name: str, instant: datetime, partitions: int) -> list[Outgoing]:

@@ -42,6 +42,13 @@ def test_strict_shares_with_ties_match_a_hand_count() -> None:
     assert population.share_smaller("monetary", 20.0) == pytest.approx(0.25)
 
 
+def test_a_share_exactly_at_a_cut_is_the_exact_ratio_of_counts() -> None:
+    """17 of 85 customers above: p = 0.2 exactly, as batch's count / n gives it (1 − 68/85
+    in floats is 0.19999999999999996, which would put the customer in the class above)."""
+    population = _population([2.0] * 17 + [1.0] * 68)
+    assert population.share_greater("monetary", 1.0) == 17 / 85 == 0.2
+
+
 def test_largest_value_has_nothing_above_it() -> None:
     population = _population([1.0, 2.0, 3.0])
     assert population.share_greater("monetary", 3.0) == 0.0
