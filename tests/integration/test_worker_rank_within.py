@@ -103,7 +103,7 @@ def _agrees(streamed: Classification, expected: Classification, policy: Policy) 
 def test_the_last_tier_change_per_customer_agrees_with_the_batch_ranked_within_regions(
     infra: Infra, unique_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    generated = generate_history(400, 4_000, seed=31, span_days=400)
+    generated = generate_history(300, 3_000, seed=31, span_days=400)
     orders_csv = write_csv(tmp_path / "orders.csv", ORDER_HEADER, generated.orders)
     feedback_csv = write_csv(tmp_path / "feedback.csv", FEEDBACK_HEADER, generated.feedback)
     orders: list[OrderEvent] = list(read_orders(orders_csv, CsvReport(orders_csv)))

