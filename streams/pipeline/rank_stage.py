@@ -17,32 +17,33 @@ whose class the move of their group's population changes.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from schemas import Classification, ClassificationMetrics, Lifecycle, Risk
+from schemas import Classification, ClassificationMetrics
 from schemas.profile import AccountManager, ProfileDimensions
 from schemas.tier_changed import TierChanged, tier_changed_event_id
-from streams.pipeline.cut_sweep import ClassOf, StepClass, changed_ranges
+from streams.pipeline.classification_counts import (
+    NO_DIMENSION_VALUE,
+    ClassificationCounts,
+    CountKeeper,
+)
+from streams.pipeline.cut_sweep import StepClass, changed_ranges
 from streams.pipeline.due_index import DueIndex
+from streams.pipeline.rank_classes import step_classes
 from streams.pipeline.value_index import ValueIndex
 from tiering import (
     Measurement,
     Policy,
     Population,
-    RankedMetric,
     TierHold,
-    abc_class,
     classify_measurement,
     diff,
 )
-from tiering.classify import score_of
-from tiering.measure import DAY, at_later_instant
+from tiering.measure import at_later_instant
 from tiering.rising import growth_projection
-from tiering.tiers import rank_level
 from tiering.valuation import p_alive_falls_below_at
 from tiering.value import ValueModel, model_version
 
@@ -73,34 +74,6 @@ class GroupedPopulation(Population, Protocol):
     def within(self, group: str | None) -> Population:
         """The population of the active customers of one group at the same boundary."""
         ...
-
-
-@dataclass(frozen=True)
-class ClassificationCounts:
-    """How a partition's current classifications are spread, for the worker's gauges.
-
-    `monetary_by_tier` sums each classified customer's monetary value (the policy's basis:
-    trailing-window revenue or margin, net of refunds, floored at 0) as of the boundary it
-    was last evaluated at, per current tier. Every tier of the policy and every member of
-    each enum is present.
-
-    `by_dimension`: customers per (dimension, value, tier) for each of the policy's
-    `metrics_dimensions`, the value as the customer's profile gave it when it was last
-    evaluated (`NO_DIMENSION_VALUE` without one); only combinations with customers appear.
-    """
-
-    tiers: Mapping[str, int]
-    risks: Mapping[Risk, int]
-    lifecycles: Mapping[Lifecycle, int]
-    monetary_by_tier: Mapping[str, Decimal]
-    by_dimension: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
-
-
-# The value a customer without a profile, or without that field in it, is counted under.
-NO_DIMENSION_VALUE = "none"
-
-# tier, risk, lifecycle, monetary, and the metrics dimensions' values (policy order).
-_Tally = tuple[str, Risk, Lifecycle, Decimal, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -156,12 +129,7 @@ class PartitionRanker:
         self.causes: Counter[str] = Counter()
         # Each classified customer's contribution to `counts()`, kept as classifications
         # change, so the gauges never need a scan of the partition.
-        self._tallies: dict[str, _Tally] = {}
-        self._tiers: Counter[str] = Counter()
-        self._risks: Counter[Risk] = Counter()
-        self._lifecycles: Counter[Lifecycle] = Counter()
-        self._monetary: dict[str, Decimal] = dict.fromkeys(policy.tier_names, Decimal(0))
-        self._by_dimension: Counter[tuple[str, str, str]] = Counter()
+        self._counts = CountKeeper(policy)
 
     @classmethod
     def restored(
@@ -181,7 +149,7 @@ class PartitionRanker:
                 ranker._current[customer_id] = (classification, hold)
                 ranker._hold_due.schedule(customer_id, ranker._due(measurement, hold))
                 profile = ranker._profiles(customer_id) if policy.metrics_dimensions else None
-                ranker._tally(customer_id, classification, measurement.monetary, profile)
+                ranker._counts.count(customer_id, classification, measurement.monetary, profile)
         ranker._full_sweep = True
         return ranker
 
@@ -226,9 +194,7 @@ class PartitionRanker:
         self._evaluated.pop(customer_id, None)
         self._hold_due.schedule(customer_id, None)
         self.touched.discard(customer_id)
-        tally = self._tallies.pop(customer_id, None)
-        if tally is not None:
-            self._untally(tally)
+        self._counts.forget(customer_id)
 
     def _group(self, measurement: Measurement) -> str | None:
         """The customer's ranking group: its measurement's under `rank_within`, else None
@@ -290,56 +256,7 @@ class PartitionRanker:
     def counts(self) -> ClassificationCounts:
         """Customers per tier, risk and lifecycle, and monetary per tier, of this partition's
         current classifications (kept up to date by `rank`; no scan)."""
-        return ClassificationCounts(
-            tiers={tier: self._tiers[tier] for tier in self._policy.tier_names},
-            risks={risk: self._risks[risk] for risk in Risk},
-            lifecycles={stage: self._lifecycles[stage] for stage in Lifecycle},
-            monetary_by_tier={
-                tier: self._monetary.get(tier, Decimal(0)) for tier in self._policy.tier_names
-            },
-            by_dimension={key: count for key, count in self._by_dimension.items() if count},
-        )
-
-    def _tally(
-        self,
-        customer_id: str,
-        classification: Classification,
-        monetary: Decimal,
-        profile: ProfileDimensions | None,
-    ) -> None:
-        previous = self._tallies.get(customer_id)
-        if previous is not None:
-            self._untally(previous)
-        values = tuple(
-            (getattr(profile, dimension) if profile is not None else None) or NO_DIMENSION_VALUE
-            for dimension in self._policy.metrics_dimensions
-        )
-        tier = classification.tier
-        self._tallies[customer_id] = (
-            tier,
-            classification.risk,
-            classification.lifecycle,
-            monetary,
-            values,
-        )
-        self._tiers[tier] += 1
-        self._risks[classification.risk] += 1
-        self._lifecycles[classification.lifecycle] += 1
-        self._monetary[tier] = self._monetary.get(tier, Decimal(0)) + monetary
-        for dimension, value in zip(self._policy.metrics_dimensions, values, strict=True):
-            self._by_dimension[(dimension, value, tier)] += 1
-
-    def _untally(self, tally: _Tally) -> None:
-        tier, risk, lifecycle, amount, values = tally
-        self._tiers[tier] -= 1
-        self._risks[risk] -= 1
-        self._lifecycles[lifecycle] -= 1
-        self._monetary[tier] -= amount
-        for dimension, value in zip(self._policy.metrics_dimensions, values, strict=True):
-            key = (dimension, value, tier)
-            self._by_dimension[key] -= 1
-            if not self._by_dimension[key]:
-                del self._by_dimension[key]
+        return self._counts.counts()
 
     def rank(
         self, boundary: datetime, population: Population, measurements: tuple[Measurement, ...]
@@ -357,7 +274,7 @@ class PartitionRanker:
             self._full_sweep = False
         elif self._previous is not None:
             after_steps = {
-                group: _step_classes(self._policy, (boundary, self._within(population, group)))
+                group: step_classes(self._policy, (boundary, self._within(population, group)))
                 for group in self._indexes
             }
             affected.update(self._cut_affected(self._previous, after_steps))
@@ -394,7 +311,7 @@ class PartitionRanker:
         self._evaluated[customer_id] = LastEvaluation(
             boundary, evaluation.metrics, self._policy.version, self._value_model_version
         )
-        self._tally(customer_id, evaluation.classification, measurement.monetary, profile)
+        self._counts.count(customer_id, evaluation.classification, measurement.monetary, profile)
         self._hold_due.schedule(customer_id, self._due(measurement, evaluation.hold))
         change = diff(previous, evaluation.classification, self._policy)
         if change is None:
@@ -434,7 +351,7 @@ class PartitionRanker:
         for group, index in self._indexes.items():
             before_steps = (self._previous_steps or {}).get(group)
             if before_steps is None:
-                before_steps = _step_classes(
+                before_steps = step_classes(
                     self._policy, (instant, self._within(population, group))
                 )
             for name in index.names:
@@ -444,47 +361,3 @@ class PartitionRanker:
                 for start, end in changed_ranges(before_runs, after_runs, len(values)):
                     affected.update(values.customers_between(start, end))
         return affected
-
-
-def rank_class_functions(policy: Policy, moment: tuple[datetime, Population]) -> dict[str, ClassOf]:
-    """Per ranked value (the names of RANKED_VALUES), the rank-derived classes of a customer
-    with that value at boundary `moment[0]` against population `moment[1]`: everything of a
-    classification that the population can move. Each is a monotone step function of the
-    value, as the cut sweep requires."""
-    instant, population = moment
-    cuts = policy.top_shares
-    margin = policy.hysteresis.margin
-
-    def monetary_class(value: float) -> Hashable:
-        above = population.share_greater(RankedMetric.MONETARY, value)
-        # ABC class, M score, which tier cuts the rank meets (tier and rising-star level),
-        # and which widened cuts it meets (hysteresis).
-        return (
-            abc_class(above, policy),
-            score_of(population.share_smaller(RankedMetric.MONETARY, value)),
-            tuple(above < cut for cut in cuts),
-            tuple(above < cut + margin for cut in cuts),
-        )
-
-    def projected_class(value: float) -> Hashable:
-        return rank_level(policy, population.share_greater(RankedMetric.MONETARY, value))
-
-    def frequency_class(value: float) -> Hashable:
-        return score_of(population.share_smaller(RankedMetric.FREQUENCY, value))
-
-    def recency_class(last_purchase: datetime) -> Hashable:
-        recency_days = (instant - last_purchase) // DAY
-        return score_of(population.share_greater(RankedMetric.RECENCY_DAYS, float(recency_days)))
-
-    return {
-        "monetary": monetary_class,
-        "frequency": frequency_class,
-        "last_purchase": recency_class,
-        "projected": projected_class,
-    }
-
-
-def _step_classes(policy: Policy, moment: tuple[datetime, Population]) -> dict[str, StepClass]:
-    return {
-        name: StepClass(class_of) for name, class_of in rank_class_functions(policy, moment).items()
-    }

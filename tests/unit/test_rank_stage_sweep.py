@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import Lifecycle, Risk
-from streams.pipeline.rank_stage import PartitionRanker, rank_class_functions
+from streams.pipeline.rank_classes import rank_class_functions
+from streams.pipeline.rank_stage import PartitionRanker
 from streams.pipeline.ranks import SketchPopulation, summarize, unix_seconds
 from streams.pipeline.value_index import RANKED_VALUES
 from tests.unit.builders import POLICY
