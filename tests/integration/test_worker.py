@@ -137,7 +137,7 @@ def test_two_workers_split_the_partitions_and_emit_what_one_does(
 def test_the_last_tier_change_per_customer_agrees_with_tierstream_score(
     infra: Infra, unique_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    generated = generate_history(5_000, 15_000, seed=9, span_days=400)
+    generated = generate_history(3_000, 9_000, seed=9, span_days=400)
     orders = write_csv(tmp_path / "orders.csv", ORDER_HEADER, generated.orders)
     feedback = write_csv(tmp_path / "feedback.csv", FEEDBACK_HEADER, generated.feedback)
     last_event = max(event.occurred_at for event in read_orders(orders, CsvReport(orders)))
