@@ -105,6 +105,12 @@ class PartitionRanker:
         self._policy = policy
         self._managers = managers or (lambda _customer: None)
         self._profiles = profiles or (lambda _customer: None)
+        # Whether classifying reads the profile (tier conditions, rank_within, dimension
+        # gauges); if not, it is read only for the changes emitted (TierChanged.profile),
+        # not for every customer a boundary re-evaluates.
+        self._classifying_reads_profiles = policy.uses_profile or bool(
+            policy.metrics_dimensions
+        )
         # The value model fills the metrics' value fields; its version rides on TierChanged.
         self._value_model = value_model
         self._value_model_version = None if value_model is None else model_version(value_model)
@@ -298,7 +304,8 @@ class PartitionRanker:
         if measurement.as_of != boundary:
             measurement = at_later_instant(measurement, boundary)
         previous, hold = self._current.get(customer_id, (None, TierHold()))
-        profile = self._profiles(customer_id)
+        reads_profile = self._classifying_reads_profiles
+        profile = self._profiles(customer_id) if reads_profile else None
         evaluation = classify_measurement(
             measurement,
             hold,
@@ -316,6 +323,8 @@ class PartitionRanker:
         change = diff(previous, evaluation.classification, self._policy)
         if change is None:
             return None
+        if not reads_profile:
+            profile = self._profiles(customer_id)
         return TierChanged(
             event_id=tier_changed_event_id(
                 customer_id, boundary, previous, evaluation.classification

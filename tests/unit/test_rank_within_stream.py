@@ -206,3 +206,23 @@ def test_a_regrouped_customer_stays_marked_for_the_next_close_across_a_restart()
 def _mark(topic: str, instant: datetime, offset: int) -> InputRecord:
     mark = Watermark(stream_time=instant).model_dump_json().encode()
     return InputRecord(topic, 0, offset, None, mark, tuple(Watermark.headers()))
+
+
+def test_a_policy_reading_no_profile_reads_it_only_for_the_changes_it_emits(
+    history: list[Event],
+) -> None:
+    """The profile rides on TierChanged.profile; under the default policy nothing else needs
+    it, so a boundary's re-evaluations without a change do not read the profiles table."""
+    profiles = regional_profiles({event.customer_id for event in history})
+    reads: list[str] = []
+
+    def counted(customer_id: str) -> ProfileDimensions | None:
+        reads.append(customer_id)
+        return profiles.get(customer_id)
+
+    pipeline = LocalPipeline(POLICY, PARTITIONS, DAY_SECONDS, profiles=counted)
+    final = boundary_at_or_before(history[-1].occurred_at, DAY_SECONDS) + timedelta(days=1)
+    feed_interleaved(pipeline, PARTITIONS, history[: len(history) // 4], "round-robin", final)
+    assert len(pipeline.emitted) > 0
+    assert len(reads) == len(pipeline.emitted)
+    assert all(e.profile == profiles.get(e.customer_id) for e in pipeline.emitted)
