@@ -108,9 +108,7 @@ class PartitionRanker:
         # Whether classifying reads the profile (tier conditions, rank_within, dimension
         # gauges); if not, it is read only for the changes emitted (TierChanged.profile),
         # not for every customer a boundary re-evaluates.
-        self._classifying_reads_profiles = policy.uses_profile or bool(
-            policy.metrics_dimensions
-        )
+        self._classifying_reads_profiles = policy.uses_profile or bool(policy.metrics_dimensions)
         # The value model fills the metrics' value fields; its version rides on TierChanged.
         self._value_model = value_model
         self._value_model_version = None if value_model is None else model_version(value_model)
