@@ -8,10 +8,12 @@ the counts back after a restart. SMOKE_COMMIT_INTERVAL (seconds) holds a transac
 Under exactly_once the app uses the worker's TransactionGate: without it Faust 0.15 can commit
 an output and its input offset in one transaction and the table write that goes with them in
 the next, so a restart finds the output committed and the count lost
-(streams/worker/transaction_gate.py). It also takes the worker's fixes of Faust's recovery
+(streams/worker/transaction_gate.py). It also takes all the worker's fixes of Faust's recovery
 (streams/worker/faust_fixes.py): without the first, a restarted exactly_once app reads its
-changelog's end as -1 before any fetch and starts counting from zero; without the second, a
-RocksDB table keeps the counts of an aborted transaction.
+changelog's end as -1 before any fetch and starts counting from zero; without the two seek
+fixes, a restarted app resumes its input before seeking it to the committed offset and can
+mark a record acknowledged that it never processed; without the last, a RocksDB table keeps
+the counts of an aborted transaction.
 """
 
 from __future__ import annotations
@@ -23,10 +25,14 @@ import faust
 from streams.worker.faust_fixes import (
     discard_local_tables_under_exactly_once,
     recover_tables_to_the_broker_end_offsets,
+    seek_stream_partitions_before_delivering_them,
+    seek_uncommitted_partitions_to_their_reset_offset,
 )
 from streams.worker.transaction_gate import TransactionGate
 
 recover_tables_to_the_broker_end_offsets()
+seek_stream_partitions_before_delivering_them()
+seek_uncommitted_partitions_to_their_reset_offset()
 
 app = faust.App(
     os.environ["SMOKE_APP_ID"],

@@ -76,8 +76,9 @@ class _Worker:
                 "tests.integration.faust_counter_app",
                 "worker",
                 "--without-web",
+                # info: Faust logs its recovery steps, the evidence when a record goes missing.
                 "-l",
-                "warn",
+                "info",
             ],
             cwd=REPO,
             env=env,
@@ -128,13 +129,22 @@ async def _wait_for_commit(bootstrap: str, group: str, topic: str, offset: int) 
         await admin.close()
 
 
-async def _wait_for_value(consumer: AIOKafkaConsumer, expected: str, timeout: float) -> list[str]:
-    """Read the output topic until `expected` appears; returns everything read."""
+async def _wait_for_value(
+    consumer: AIOKafkaConsumer, expected: str, timeout: float, log: Path | None = None
+) -> list[str]:
+    """Read the output topic until `expected` appears; returns everything read.
+
+    On time-out the message ends with the tail of the worker's `log`, if given: a lost record
+    shows there only as what the worker did not say (no error), so the order of its recovery
+    steps is the evidence.
+    """
     seen: list[str] = []
     deadline = asyncio.get_running_loop().time() + timeout
     while expected not in seen:
         remaining = deadline - asyncio.get_running_loop().time()
-        assert remaining > 0, f"{expected!r} not seen within {timeout}s; saw {seen}"
+        if remaining <= 0:
+            tail = log.read_text(errors="replace")[-6000:] if log is not None else ""
+            raise AssertionError(f"{expected!r} not seen within {timeout}s; saw {seen}\n{tail}")
         batches = await consumer.getmany(timeout_ms=1000)
         seen += [
             record.value.decode().strip('"') for records in batches.values() for record in records
@@ -184,7 +194,7 @@ async def test_faust_table_survives_a_worker_restart(
         worker = _Worker(env, log)
         try:
             await _send(infra.kafka_bootstrap, f"{unique_name}-in", ["a", "a", "a", "b"])
-            await _wait_for_value(consumer, "a=3", timeout=90)
+            await _wait_for_value(consumer, "a=3", timeout=90, log=log)
             # The restart is about recovering the table: stop once the records are committed
             # (a stop racing its own final commit is the worker tests' concern, not Faust's).
             await _wait_for_commit(infra.kafka_bootstrap, unique_name, f"{unique_name}-in", 4)
@@ -194,7 +204,7 @@ async def test_faust_table_survives_a_worker_restart(
         restarted = _Worker(env, log)
         try:
             await _send(infra.kafka_bootstrap, f"{unique_name}-in", ["a", "a"])
-            seen = await _wait_for_value(consumer, "a=5", timeout=90)
+            seen = await _wait_for_value(consumer, "a=5", timeout=90, log=log)
         finally:
             restarted.stop()
     finally:
@@ -238,15 +248,15 @@ async def test_a_rocksdb_table_under_exactly_once_forgets_the_writes_of_an_abort
         worker = _Worker(env, log)
         try:
             await _send(infra.kafka_bootstrap, f"{unique_name}-in", ["a"])
-            await _wait_for_value(uncommitted, "a=1", timeout=90)
+            await _wait_for_value(uncommitted, "a=1", timeout=90, log=log)
         finally:
             worker.kill()
 
         restarted = _Worker({**env, "SMOKE_COMMIT_INTERVAL": "1"}, log)
         try:
-            seen = await _wait_for_value(committed, "a=1", timeout=90)
+            seen = await _wait_for_value(committed, "a=1", timeout=90, log=log)
             await _send(infra.kafka_bootstrap, f"{unique_name}-in", ["a"])
-            seen += await _wait_for_value(committed, "a=2", timeout=90)
+            seen += await _wait_for_value(committed, "a=2", timeout=90, log=log)
         finally:
             restarted.stop()
     finally:
