@@ -25,6 +25,7 @@ from tests.conftest import Infra
 from tests.integration.worker_process import (
     DAY,
     Outgoing,
+    difference,
     expected_history,
     latest_change_per_customer,
     log_tail,
@@ -87,7 +88,9 @@ def test_worker_emits_the_deterministic_tier_changed_sequence(
     with running_worker(env, log):
         received = tier_changes(infra, unique_name, len(expected.emitted), 240)
 
-    assert len(received) == len(expected.emitted), log_tail(log)
+    assert len(received) == len(expected.emitted), difference(
+        received, expected.emitted
+    ) + log_tail(log)
     assert per_customer(received) == per_customer(expected.emitted)
 
 
@@ -107,7 +110,9 @@ def test_a_worker_killed_with_sigkill_resumes_without_losing_or_repeating_a_tier
     with running_worker(env, log):
         received = tier_changes(infra, unique_name, len(expected.emitted), 240)
 
-    assert len(received) == len(expected.emitted), log_tail(log)
+    assert len(received) == len(expected.emitted), difference(
+        received, expected.emitted
+    ) + log_tail(log)
     assert per_customer(received) == per_customer(expected.emitted)
 
 
@@ -130,7 +135,9 @@ def test_two_workers_split_the_partitions_and_emit_what_one_does(
         # leave the other to do everything, and the sequence alone would not tell.
         assert (first.poll(), second.poll()) == (None, None), log_tail(second_log)
 
-    assert len(received) == len(expected.emitted), log_tail(first_log) + log_tail(second_log)
+    assert len(received) == len(expected.emitted), (
+        difference(received, expected.emitted) + log_tail(first_log) + log_tail(second_log)
+    )
     assert per_customer(received) == per_customer(expected.emitted)
 
 

@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 
 from schemas import FeedbackEvent, FeedbackKind
-from schemas.tier_changed import TierChanged
 from streams.pipeline.epochs import boundary_at_or_before
 from streams.pipeline.local_pipeline import LocalPipeline
 from tests.conftest import Infra
 from tests.integration.worker_process import (
     DAY,
     Outgoing,
+    difference,
     expected_history,
     input_records,
     log_tail,
@@ -108,38 +108,9 @@ def _join_after_half(infra: Infra, name: str, tmp_path: Path, *, restart_first: 
             assert (first_worker.poll(), second_worker.poll()) == (None, None), log_tail(second_log)
 
     assert len(received) == len(expected.emitted), (
-        _difference(received, expected.emitted) + log_tail(first_log) + log_tail(second_log)
+        difference(received, expected.emitted) + log_tail(first_log) + log_tail(second_log)
     )
     assert per_customer(received) == per_customer(expected.emitted)
-
-
-def _difference(received: list[TierChanged], expected: list[TierChanged]) -> str:
-    """What a failure needs to be told apart: repeated ids (an output sent twice) or other
-    content (a customer ranked from other state), and the first customer that differs."""
-    ids = [change.event_id for change in received]
-    repeated = len(ids) - len(set(ids))
-    unexpected = len(set(ids) - {change.event_id for change in expected})
-    got: dict[str, list[TierChanged]] = {}
-    want: dict[str, list[TierChanged]] = {}
-    for changes, by_customer in ((received, got), (expected, want)):
-        for change in changes:
-            by_customer.setdefault(change.customer_id, []).append(change)
-    ids_of = {c: [e.event_id for e in e_list] for c, e_list in got.items()}
-    wanted_ids = {c: [e.event_id for e in e_list] for c, e_list in want.items()}
-    first = next(
-        (c for c in sorted(want.keys() | got.keys()) if ids_of.get(c) != wanted_ids.get(c)), None
-    )
-    lines = [
-        f"{len(received)} received, {len(expected)} expected: {repeated} repeated ids, "
-        f"{unexpected} ids the in-process pipeline never emitted"
-    ]
-    if first is not None:
-        lines.append(f"first differing customer {first}:")
-        for label, changes in (("received", got.get(first, [])), ("expected", want.get(first, []))):
-            lines += [f"  {label} {change.occurred_at.isoformat()} {change.changes} "
-                      f"{change.previous.tier if change.previous else None}->{change.current.tier}"
-                      for change in changes]  # fmt: skip
-    return "\n".join(lines) + "\n"
 
 
 def test_a_worker_joining_later_takes_partitions_over_with_their_tables(

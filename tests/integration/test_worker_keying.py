@@ -20,6 +20,7 @@ from streams.pipeline.repartition import customer_partition
 from tests.conftest import Infra
 from tests.integration.worker_process import (
     Outgoing,
+    difference,
     expected_history,
     log_tail,
     per_customer,
@@ -138,7 +139,9 @@ def test_a_worker_killed_mid_repartition_resumes_without_losing_or_repeating_a_t
     with running_worker(env, log):
         received = tier_changes(infra, unique_name, len(expected.emitted), 300)
 
-    assert len(received) == len(expected.emitted), log_tail(log)
+    assert len(received) == len(expected.emitted), difference(
+        received, expected.emitted
+    ) + log_tail(log)
     assert per_customer(received) == per_customer(expected.emitted)
 
 

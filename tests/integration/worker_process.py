@@ -113,6 +113,35 @@ def running_worker(env: dict[str, str], log_path: Path) -> Iterator[subprocess.P
                     worker.wait(timeout=30)
 
 
+def difference(received: list[TierChanged], expected: list[TierChanged]) -> str:
+    """What a failure needs to be told apart: repeated ids (an output sent twice) or other
+    content (a customer ranked from other state), and the first customer that differs."""
+    ids = [change.event_id for change in received]
+    repeated = len(ids) - len(set(ids))
+    unexpected = len(set(ids) - {change.event_id for change in expected})
+    got: dict[str, list[TierChanged]] = {}
+    want: dict[str, list[TierChanged]] = {}
+    for changes, by_customer in ((received, got), (expected, want)):
+        for change in changes:
+            by_customer.setdefault(change.customer_id, []).append(change)
+    ids_of = {c: [e.event_id for e in e_list] for c, e_list in got.items()}
+    wanted_ids = {c: [e.event_id for e in e_list] for c, e_list in want.items()}
+    first = next(
+        (c for c in sorted(want.keys() | got.keys()) if ids_of.get(c) != wanted_ids.get(c)), None
+    )
+    lines = [
+        f"{len(received)} received, {len(expected)} expected: {repeated} repeated ids, "
+        f"{unexpected} ids the in-process pipeline never emitted"
+    ]
+    if first is not None:
+        lines.append(f"first differing customer {first}:")
+        for label, changes in (("received", got.get(first, [])), ("expected", want.get(first, []))):
+            lines += [f"  {label} {change.occurred_at.isoformat()} {change.changes} "
+                      f"{change.previous.tier if change.previous else None}->{change.current.tier}"
+                      for change in changes]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def log_tail(log_path: Path, characters: int = 3000) -> str:
     """The end of a worker log, for assertion messages."""
     return log_path.read_text(errors="replace")[-characters:] if log_path.exists() else ""
