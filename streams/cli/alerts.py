@@ -23,7 +23,7 @@ async def _run(action: str) -> int:
 
     from streams.metrics import NotifierMetrics
     from streams.notifier.delivery import Deliverer, SystemClock
-    from streams.notifier.keys import Keys, connect
+    from streams.notifier.keys import Keys, close, connect
     from streams.notifier.pacing import Backoff
     from streams.notifier.routing import Recipient, RouteSource
     from streams.notifier.service import build_channels
@@ -71,7 +71,7 @@ async def _run(action: str) -> int:
         print(f"resent {resent}, still failing {failing}", file=sys.stderr)
         return 0 if failing == 0 else 1
     finally:
-        await client.aclose()
+        await close(client)
 
 
 def run(args: argparse.Namespace) -> int:

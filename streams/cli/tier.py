@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _lookup(customer_id: str) -> object:
-    from streams.notifier.keys import Keys, connect
+    from streams.notifier.keys import Keys, close, connect
     from streams.notifier.read_model import ReadModel
     from streams.settings import load_settings
 
@@ -28,12 +28,7 @@ async def _lookup(customer_id: str) -> object:
     try:
         return await ReadModel(client, Keys(settings.redis.key_prefix)).get(customer_id)
     finally:
-        await client.aclose()
-        # Closing a TLS connection ends with the socket transport's close scheduled on the
-        # loop; asyncio.run would close the loop before it runs and leave the socket open
-        # (seen after Redis refused the password: "unclosed transport" at collection). A
-        # short wait lets it run, as aiohttp's docs advise before closing a loop.
-        await asyncio.sleep(0.25)
+        await close(client)
 
 
 def run(args: argparse.Namespace) -> int:

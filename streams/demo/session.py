@@ -285,7 +285,7 @@ async def _cleanup(options: DemoOptions, names: DemoNames) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
     from pydantic import SecretStr
 
-    from streams.notifier.keys import connect
+    from streams.notifier.keys import close, connect
     from streams.settings import RedisSettings
 
     try:
@@ -307,6 +307,6 @@ async def _cleanup(options: DemoOptions, names: DemoNames) -> None:
             for start in range(0, len(keys), 500):
                 await client.delete(*keys[start : start + 500])
         finally:
-            await client.aclose()
+            await close(client)
     except Exception as error:  # tidying up must not hide the demo's result
         print(f"tierstream demo: could not remove the run's topics/keys: {error}", file=sys.stderr)

@@ -68,6 +68,24 @@ def connect(settings: RedisSettings) -> redis_async.Redis:
     return redis_async.from_url(settings.url.get_secret_value(), **options)
 
 
+async def close(client: redis_async.Redis) -> None:
+    """Close `client`; over TLS, also let its sockets' close run before the caller's loop ends.
+
+    Closing a TLS connection ends with the raw socket transport's close scheduled on the loop
+    (`call_soon`). A command whose `asyncio.run` returns right after closes the loop before it
+    runs, and the socket stays open ("unclosed transport" when collected; seen after Redis
+    refused a password). The 0.25 s wait is aiohttp's advice before closing a loop with SSL
+    connections; a plain connection closes at once and needs none.
+    """
+    import asyncio
+
+    from redis.asyncio.connection import SSLConnection
+
+    await client.aclose()
+    if issubclass(client.connection_pool.connection_class, SSLConnection):
+        await asyncio.sleep(0.25)
+
+
 def explain_redis_error(error: BaseException) -> str:
     """What a Redis client error says about the configuration, naming the setting to fix.
     Never quotes TIERSTREAM_REDIS_URL: it may hold the password."""

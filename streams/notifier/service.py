@@ -33,7 +33,7 @@ from streams.notifier.kafka_io import (
     profiles_consumer,
     security,
 )
-from streams.notifier.keys import Keys, connect
+from streams.notifier.keys import Keys, close, connect
 from streams.notifier.pacing import Backoff, TokenBucket
 from streams.notifier.profiles import ProfileDirectory
 from streams.notifier.read_model import ReadModel
@@ -375,4 +375,4 @@ class Notifier:
             for channel in self.channels:
                 await channel.close()
             await runner.cleanup()
-            await self.redis.aclose()
+            await close(self.redis)
